@@ -1,0 +1,140 @@
+/**
+ * The only reader of `process.env`. Every setting is parsed, range-checked and frozen here, so a
+ * bad value stops the process at start with one message that lists every problem, instead of
+ * surfacing later as odd behaviour. Defaults are documented in README.md (Configuration).
+ */
+import { hostname } from 'node:os';
+
+export type Role = 'api' | 'worker' | 'all';
+
+export interface Config {
+  /** Which parts run in this process: the HTTP API, the queue workers, or both. */
+  readonly role: Role;
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+  /** PostgreSQL connection string; unset means the embedded PGlite store under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly pgPoolSize: number;
+  /** Redis connection string; unset means the inbox queue inside the store. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key this service owns, so several deployments can share one Redis. */
+  readonly redisKeyPrefix: string;
+  readonly maxEventsPerRequest: number;
+  readonly maxBodyBytes: number;
+  /** Events accepted but not yet applied above which `POST /publish` answers 503. */
+  readonly queueMaxEvents: number;
+  readonly retryAfterSeconds: number;
+  readonly workersEnabled: boolean;
+  readonly workerConcurrency: number;
+  /** Queue messages (one per publish request) a worker applies in one transaction. */
+  readonly workerBatchMessages: number;
+  readonly workerBlockMs: number;
+  /** How long a delivered message may stay unacknowledged before another worker takes it over. */
+  readonly claimIdleMs: number;
+  /** Minimum age of a ledger row before it may be pruned (never while its message is pending). */
+  readonly ledgerRetentionMs: number;
+  readonly shutdownTimeoutMs: number;
+  /** Stable name of this process among the workers of a consumer group. */
+  readonly instanceId: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string): string {
+    const raw = this.env[name];
+    return raw === undefined || raw.trim() === '' ? fallback : raw.trim();
+  }
+
+  optionalUrl(name: string, protocols: readonly string[]): string | undefined {
+    const raw = this.env[name]?.trim();
+    if (raw === undefined || raw === '') return undefined;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      this.problems.push(`${name} is not a URL`);
+      return undefined;
+    }
+    if (!protocols.includes(url.protocol)) {
+      this.problems.push(`${name} must use ${protocols.join(' or ')} (got ${url.protocol})`);
+    }
+    return raw;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw)) {
+      this.problems.push(`${name} must be a whole number, got "${raw}"`);
+      return fallback;
+    }
+    const value = Number(raw);
+    if (value < min || value > max) {
+      this.problems.push(`${name} must be between ${min} and ${max}, got ${value}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+    return fallback;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Reads and validates the configuration; throws ConfigError listing every bad value. */
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+  const config: Config = {
+    role: r.oneOf<Role>('ROLE', 'all', ['api', 'worker', 'all']),
+    host: r.string('HOST', '0.0.0.0'),
+    port: r.integer('PORT', 8080, 0, 65535),
+    logLevel: r.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+    databaseUrl: r.optionalUrl('DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: r.string('DATA_DIR', './data'),
+    pgPoolSize: r.integer('PG_POOL_SIZE', 10, 1, 1000),
+    redisUrl: r.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'aggregator'),
+    maxEventsPerRequest: r.integer('MAX_EVENTS_PER_REQUEST', 1000, 1, 100_000),
+    maxBodyBytes: r.integer('MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    queueMaxEvents: r.integer('QUEUE_MAX_EVENTS', 2_000_000, 1, 1_000_000_000),
+    retryAfterSeconds: r.integer('RETRY_AFTER_SECONDS', 1, 1, 3600),
+    workersEnabled: r.boolean('WORKERS_ENABLED', true),
+    workerConcurrency: r.integer('WORKER_CONCURRENCY', 2, 1, 64),
+    workerBatchMessages: r.integer('WORKER_BATCH_MESSAGES', 20, 1, 1000),
+    workerBlockMs: r.integer('WORKER_BLOCK_MS', 1000, 10, 60_000),
+    claimIdleMs: r.integer('CLAIM_IDLE_MS', 30_000, 100, 24 * 3600_000),
+    ledgerRetentionMs: r.integer('LEDGER_RETENTION_MS', 3600_000, 1000, 30 * 24 * 3600_000),
+    shutdownTimeoutMs: r.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return Object.freeze(config);
+}

@@ -1,0 +1,295 @@
+/**
+ * The Store over PostgreSQL SQL. Both backends use this class: PostgreSQL through a `pg` pool and
+ * PGlite in-process; only the SqlDriver differs.
+ *
+ * Applying is one statement, hence one transaction and one round trip per batch: the ledger
+ * insert, the unpacking of the JSON messages, the in-batch dedupe, the sorted
+ * `INSERT … ON CONFLICT DO NOTHING` and the counter update are CTEs of a single query. Keys are
+ * inserted in one global order (topic, event_id) because concurrent batches that take
+ * overlapping keys in different orders deadlock; conflicts that still happen are retried.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LogEvent, StoredEvent } from '../../log-event.js';
+import type { SqlDriver } from '../sql-driver.js';
+import { SqlConflictError } from '../sql-errors.js';
+import type {
+  ApplyResult,
+  Counters,
+  DeadLetter,
+  EventQuery,
+  Inbox,
+  QueuedBatch,
+  Store,
+} from '../store.js';
+
+/**
+ * The part of every apply statement after the messages are known. It expects a CTE
+ * `claimed(ord, events)` (one row per message, `events` a JSON array) and `$2` = counter shard.
+ */
+const APPLY_TAIL = `
+input AS (
+  SELECT e.value->>'topic' AS topic,
+         e.value->>'event_id' AS event_id,
+         (e.value->>'timestamp')::timestamptz AS ts,
+         e.value->>'source' AS source,
+         coalesce(e.value->'payload', '{}'::jsonb) AS payload,
+         c.ord AS mord,
+         e.ord AS eord
+  FROM claimed c
+  CROSS JOIN LATERAL jsonb_array_elements(c.events) WITH ORDINALITY AS e(value, ord)
+),
+inserted AS (
+  INSERT INTO events (topic, event_id, "timestamp", source, payload)
+  SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload
+  FROM input
+  ORDER BY topic, event_id, mord, eord
+  ON CONFLICT (topic, event_id) DO NOTHING
+  RETURNING topic
+),
+received AS (SELECT topic, count(*) AS n FROM input GROUP BY topic),
+stored AS (SELECT topic, count(*) AS n FROM inserted GROUP BY topic),
+counted AS (
+  INSERT INTO topic_counters AS tc (topic, shard, received, unique_processed, duplicate_dropped)
+  SELECT r.topic, $2::smallint, r.n, coalesce(s.n, 0), r.n - coalesce(s.n, 0)
+  FROM received r LEFT JOIN stored s USING (topic)
+  ORDER BY r.topic
+  ON CONFLICT (topic, shard) DO UPDATE SET
+    received = tc.received + excluded.received,
+    unique_processed = tc.unique_processed + excluded.unique_processed,
+    duplicate_dropped = tc.duplicate_dropped + excluded.duplicate_dropped
+)
+SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
+       (SELECT coalesce(sum(n), 0) FROM received)::float8 AS received,
+       (SELECT count(*) FROM inserted)::float8 AS inserted`;
+
+/** $1: JSON array of {id, events}. Messages already in the ledger are left out. */
+const APPLY_BATCHES_SQL = `
+WITH msgs AS (
+  SELECT m.value->>'id' AS message_id, m.value->'events' AS events, m.ord
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS m(value, ord)
+),
+fresh AS (
+  INSERT INTO applied_messages (message_id)
+  SELECT message_id FROM msgs ORDER BY message_id
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING message_id
+),
+claimed AS (SELECT msgs.ord, msgs.events FROM msgs JOIN fresh USING (message_id)),
+${APPLY_TAIL}`;
+
+/** $1: JSON array of events, applied as one message without a ledger row. */
+const APPLY_EVENTS_SQL = `
+WITH claimed AS (SELECT 1::bigint AS ord, $1::jsonb AS events),
+${APPLY_TAIL}`;
+
+/** $1: how many inbox messages to claim. Rows other workers hold are skipped, not waited for. */
+const APPLY_INBOX_SQL = `
+WITH claimed AS (
+  DELETE FROM inbox
+  WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+  RETURNING id AS ord, events
+),
+${APPLY_TAIL}`;
+
+/** $1: the id of one inbox message. */
+const APPLY_INBOX_ONE_SQL = `
+WITH claimed AS (DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events),
+${APPLY_TAIL}`;
+
+interface ApplyRow {
+  messages: number;
+  received: number;
+  inserted: number;
+}
+
+interface EventRow {
+  topic: string;
+  event_id: string;
+  timestamp: Date;
+  source: string;
+  payload: Record<string, unknown>;
+  processed_at: Date;
+}
+
+const MAX_CONFLICT_RETRIES = 8;
+
+function toResult(row: ApplyRow | undefined): ApplyResult {
+  const messages = row?.messages ?? 0;
+  const received = row?.received ?? 0;
+  const inserted = row?.inserted ?? 0;
+  return { messages, received, inserted, duplicates: received - inserted };
+}
+
+export class PostgresStore implements Store {
+  readonly inbox: Inbox;
+
+  constructor(
+    private readonly driver: SqlDriver,
+    readonly kind: 'postgres' | 'pglite' = 'postgres',
+  ) {
+    this.inbox = new SqlInbox(driver, (sql, params, name) => this.apply(sql, params, name));
+  }
+
+  /** Runs one apply statement, retrying when it lost a deadlock or serialization race. */
+  private async apply(sql: string, params: unknown[], name: string): Promise<ApplyResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const rows = await this.driver.query<ApplyRow>(sql, params, name);
+        return toResult(rows[0]);
+      } catch (error) {
+        if (!(error instanceof SqlConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        await sleep(Math.random() * 10 * 2 ** attempt);
+      }
+    }
+  }
+
+  applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
+    if (batches.length === 0) return Promise.resolve(toResult(undefined));
+    // The events are already JSON; splice them in rather than parse and serialise them again.
+    const json = `[${batches.map((b) => `{"id":${JSON.stringify(b.id)},"events":${b.eventsJson}}`).join(',')}]`;
+    return this.apply(APPLY_BATCHES_SQL, [json, shard], 'agg_apply_batches');
+  }
+
+  applyEvents(events: readonly LogEvent[], shard: number): Promise<ApplyResult> {
+    return this.apply(APPLY_EVENTS_SQL, [JSON.stringify(events), shard], 'agg_apply_events');
+  }
+
+  async deadLetter(letter: DeadLetter): Promise<void> {
+    await this.driver.query(
+      `INSERT INTO dead_letters (message_id, events, reason) VALUES ($1, $2, $3)
+       ON CONFLICT (message_id) DO NOTHING`,
+      [letter.messageId, letter.eventsJson, letter.reason],
+    );
+  }
+
+  async deadLetterCount(): Promise<number> {
+    const rows = await this.driver.query<{ n: number }>(
+      'SELECT count(*)::float8 AS n FROM dead_letters',
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async listEvents(query: EventQuery): Promise<StoredEvent[]> {
+    const columns = 'topic, event_id, "timestamp", source, payload, processed_at';
+    const rows =
+      query.topic === undefined
+        ? await this.driver.query<EventRow>(
+            `SELECT ${columns} FROM events ORDER BY "timestamp" DESC, id DESC LIMIT $1 OFFSET $2`,
+            [query.limit, query.offset],
+            'agg_list_events',
+          )
+        : await this.driver.query<EventRow>(
+            `SELECT ${columns} FROM events WHERE topic = $1
+             ORDER BY "timestamp" DESC, id DESC LIMIT $2 OFFSET $3`,
+            [query.topic, query.limit, query.offset],
+            'agg_list_events_topic',
+          );
+    return rows.map((r) => ({
+      topic: r.topic,
+      event_id: r.event_id,
+      timestamp: r.timestamp.toISOString(),
+      source: r.source,
+      payload: r.payload,
+      processed_at: r.processed_at.toISOString(),
+    }));
+  }
+
+  async counters(): Promise<Counters> {
+    const rows = await this.driver.query<{
+      topic: string;
+      received: number;
+      unique_processed: number;
+      duplicate_dropped: number;
+    }>(
+      `SELECT topic, sum(received)::float8 AS received,
+              sum(unique_processed)::float8 AS unique_processed,
+              sum(duplicate_dropped)::float8 AS duplicate_dropped
+       FROM topic_counters GROUP BY topic ORDER BY topic`,
+      [],
+      'agg_counters',
+    );
+    let received = 0;
+    let uniqueProcessed = 0;
+    let duplicateDropped = 0;
+    for (const r of rows) {
+      received += r.received;
+      uniqueProcessed += r.unique_processed;
+      duplicateDropped += r.duplicate_dropped;
+    }
+    return { received, uniqueProcessed, duplicateDropped, topics: rows.map((r) => r.topic) };
+  }
+
+  async pruneLedger(before: Date): Promise<number> {
+    const rows = await this.driver.query<{ n: number }>(
+      `WITH gone AS (DELETE FROM applied_messages WHERE applied_at < $1 RETURNING 1)
+       SELECT count(*)::float8 AS n FROM gone`,
+      [before],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.driver.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
+
+type ApplyFn = (sql: string, params: unknown[], name: string) => Promise<ApplyResult>;
+
+/** The inbox queue's storage: rows of `inbox`, applied and deleted in one statement. */
+class SqlInbox implements Inbox {
+  constructor(
+    private readonly driver: SqlDriver,
+    private readonly apply: ApplyFn,
+  ) {}
+
+  async append(eventsJson: string, eventCount: number): Promise<string> {
+    const rows = await this.driver.query<{ id: string }>(
+      'INSERT INTO inbox (events, event_count) VALUES ($1::jsonb, $2) RETURNING id::text AS id',
+      [eventsJson, eventCount],
+      'agg_inbox_append',
+    );
+    const id = rows[0]?.id;
+    if (id === undefined) throw new Error('inbox insert returned no id');
+    return id;
+  }
+
+  async depth(): Promise<{ messages: number; events: number }> {
+    const rows = await this.driver.query<{ messages: number; events: number }>(
+      `SELECT count(*)::float8 AS messages, coalesce(sum(event_count), 0)::float8 AS events
+       FROM inbox`,
+      [],
+      'agg_inbox_depth',
+    );
+    return rows[0] ?? { messages: 0, events: 0 };
+  }
+
+  applyNext(maxMessages: number, shard: number): Promise<ApplyResult> {
+    return this.apply(APPLY_INBOX_SQL, [maxMessages, shard], 'agg_apply_inbox');
+  }
+
+  async peek(maxMessages: number): Promise<QueuedBatch[]> {
+    const rows = await this.driver.query<{ id: string; events: string }>(
+      'SELECT id::text AS id, events::text AS events FROM inbox ORDER BY id LIMIT $1',
+      [maxMessages],
+    );
+    return rows.map((r) => ({ id: r.id, eventsJson: r.events }));
+  }
+
+  applyOne(id: string, shard: number): Promise<ApplyResult> {
+    return this.apply(APPLY_INBOX_ONE_SQL, [id, shard], 'agg_apply_inbox_one');
+  }
+
+  async deadLetter(id: string, reason: string): Promise<void> {
+    await this.driver.query(
+      `WITH moved AS (DELETE FROM inbox WHERE id = $1::bigint RETURNING id, events)
+       INSERT INTO dead_letters (message_id, events, reason)
+       SELECT 'inbox-' || id, events::text, $2 FROM moved
+       ON CONFLICT (message_id) DO NOTHING`,
+      [id, reason],
+    );
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The Store contract: where events are kept exactly once, with the counters that describe them.
+ * Two backends implement it with the same SQL: PostgreSQL (`postgres/`) and PGlite (`pglite/`).
+ * Every method that changes data does so in one transaction.
+ */
+import type { LogEvent, StoredEvent } from '../log-event.js';
+
+/** One queue message: the events of one accepted publish request. */
+export interface QueuedBatch {
+  /** The queue's id of the message; the ledger remembers it so a redelivery is not counted twice. */
+  readonly id: string;
+  /** The events exactly as accepted, serialised as a JSON array. */
+  readonly eventsJson: string;
+}
+
+export interface ApplyResult {
+  /** Messages applied now (redelivered messages already in the ledger are not counted). */
+  readonly messages: number;
+  /** Events in the applied messages, duplicates included. */
+  readonly received: number;
+  /** Events stored for the first time. */
+  readonly inserted: number;
+  /** `received - inserted`: events whose key was already stored or repeated in the batch. */
+  readonly duplicates: number;
+}
+
+export interface EventQuery {
+  readonly topic?: string | undefined;
+  readonly limit: number;
+  readonly offset: number;
+}
+
+export interface Counters {
+  readonly received: number;
+  readonly uniqueProcessed: number;
+  readonly duplicateDropped: number;
+  readonly topics: readonly string[];
+}
+
+export interface DeadLetter {
+  readonly messageId: string;
+  readonly eventsJson: string;
+  readonly reason: string;
+}
+
+/** The store-backed queue: an inbox table drained by the same transaction that applies it. */
+export interface Inbox {
+  /** Durably records one message; resolves with its id once committed. */
+  append(eventsJson: string, eventCount: number): Promise<string>;
+  /** Messages and events waiting in the inbox. */
+  depth(): Promise<{ messages: number; events: number }>;
+  /**
+   * Claims up to `maxMessages` of the oldest messages no other worker holds, applies them and
+   * deletes them, in one transaction. Resolves with zero messages when the inbox is empty.
+   */
+  applyNext(maxMessages: number, shard: number): Promise<ApplyResult>;
+  /** Lists the oldest messages without applying them, to isolate a poison message. */
+  peek(maxMessages: number): Promise<QueuedBatch[]>;
+  /** Applies one message by id and deletes it in one transaction; zero messages if it is gone. */
+  applyOne(id: string, shard: number): Promise<ApplyResult>;
+  /** Moves one message to the dead-letter table with the reason, in one transaction. */
+  deadLetter(id: string, reason: string): Promise<void>;
+}
+
+export interface Store {
+  readonly kind: 'postgres' | 'pglite';
+  /**
+   * Applies queue messages in one transaction: messages already in the ledger are skipped, the
+   * events of the rest are deduplicated and stored, the counters move by exactly what happened.
+   * `shard` spreads counter updates so concurrent workers do not queue on one row.
+   */
+  applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult>;
+  /** Applies events straight away (atomic publish): all or nothing, one transaction. */
+  applyEvents(events: readonly LogEvent[], shard: number): Promise<ApplyResult>;
+  /** Parks a message the database refuses, so it no longer blocks the messages behind it. */
+  deadLetter(letter: DeadLetter): Promise<void>;
+  deadLetterCount(): Promise<number>;
+  /** Stored events, newest event time first. */
+  listEvents(query: EventQuery): Promise<StoredEvent[]>;
+  counters(): Promise<Counters>;
+  /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */
+  pruneLedger(before: Date): Promise<number>;
+  readonly inbox: Inbox;
+  /** Resolves when the database answers; rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
