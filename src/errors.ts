@@ -12,7 +12,7 @@ export interface ErrorDetail {
 
 export const ERRORS = {
   AGG_ERR_VALIDATION: { status: 422, message: 'The request body does not match the schema' },
-  AGG_ERR_INVALID_QUERY: { status: 400, message: 'The query string is invalid' },
+  AGG_ERR_INVALID_QUERY: { status: 422, message: 'The query string is invalid' },
   AGG_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
   AGG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be application/json' },
   AGG_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },

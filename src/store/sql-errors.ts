@@ -72,7 +72,8 @@ export class SqlConflictError extends Error {
 export function mapSqlError(error: unknown): Error {
   if (error instanceof StoreUnavailableError || error instanceof StoreRejectedError) return error;
   const sqlState = (error as { code?: unknown } | null)?.code;
-  const code = typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? sqlState : undefined;
+  const code =
+    typeof sqlState === 'string' && /^[0-9A-Z]{5}$/.test(sqlState) ? sqlState : undefined;
   const failure = classifySqlState(code);
   switch (failure) {
     case 'retry':

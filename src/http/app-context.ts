@@ -1,0 +1,23 @@
+/** What the HTTP routes need from the rest of the service, handed to them by `buildServer`. */
+import type { Config } from '../config.js';
+import type { Queue } from '../queue/queue.js';
+import type { Store } from '../store/store.js';
+
+export interface WorkerStatus {
+  /** Worker loops running in this process. */
+  readonly running: number;
+  readonly enabled: boolean;
+}
+
+export interface AppContext {
+  readonly config: Config;
+  readonly store: Store;
+  readonly queue: Queue;
+  readonly workers: () => WorkerStatus;
+  /** `performance.now()`-style milliseconds at which the process started serving. */
+  readonly startedAt: number;
+}
+
+export function uptimeSeconds(ctx: AppContext): number {
+  return Math.round((Date.now() - ctx.startedAt) / 10) / 100;
+}

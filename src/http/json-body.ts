@@ -1,0 +1,69 @@
+/**
+ * The JSON body parser. On top of Fastify's (which guards against prototype poisoning) it refuses
+ * bytes that are not UTF-8, and it flags bodies whose text contains `\u0000` or a surrogate escape:
+ * PostgreSQL cannot store NUL or a lone surrogate in JSONB or text, so such events must be refused
+ * at the door, never queued. Only flagged bodies are walked, which keeps the common path cheap.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { FastifyBodyParser, FastifyInstance } from 'fastify';
+import { AggregatorError, type ErrorDetail } from '../errors.js';
+
+const SUSPICIOUS_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const flagged = new WeakSet<object>();
+
+export function registerJsonBodyParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  const parser: FastifyBodyParser<Buffer> = (request, buffer, done) => {
+    if (!isUtf8(buffer)) {
+      done(new AggregatorError('AGG_ERR_BAD_JSON', 'The request body is not valid UTF-8'));
+      return;
+    }
+    const text = buffer.toString('utf8');
+    parseJson(request, text, (error, value) => {
+      if (error === null && typeof value === 'object' && value !== null) {
+        if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(value);
+      }
+      done(error, value);
+    });
+  };
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
+  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'buffer' }, parser);
+}
+
+function badString(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'must not contain the NUL character (\\u0000)';
+  if (LONE_SURROGATE.test(value)) return 'must not contain a lone UTF-16 surrogate';
+  return undefined;
+}
+
+function walk(value: unknown, path: string, out: ErrorDetail[]): void {
+  if (out.length >= 20) return;
+  if (typeof value === 'string') {
+    const reason = badString(value);
+    if (reason !== undefined) out.push({ field: path, reason });
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => walk(item, `${path}[${i}]`, out));
+  } else if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      const keyReason = badString(key);
+      if (keyReason !== undefined) out.push({ field: `${path} (a key)`, reason: keyReason });
+      walk(item, `${path}.${key}`, out);
+    }
+  }
+}
+
+/** Throws a 422 naming each string of a flagged body that the database could not store. */
+export function assertStorableText(body: object): void {
+  if (!flagged.has(body)) return;
+  const details: ErrorDetail[] = [];
+  walk(body, 'body', details);
+  if (details.length === 0) return;
+  for (const d of details) (d as { field: string }).field = d.field.replace(/^body\.?/, '');
+  throw new AggregatorError(
+    'AGG_ERR_VALIDATION',
+    details.map((d) => `${d.field} ${d.reason}`).join('; '),
+    details,
+  );
+}

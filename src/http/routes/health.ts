@@ -1,0 +1,94 @@
+/** GET /health and GET /queue/stats: is it working, and how much is waiting. */
+import type { FastifyInstance } from 'fastify';
+import { uptimeSeconds, type AppContext } from '../app-context.js';
+
+/** A dependency that does not answer within this time counts as down. */
+const PROBE_TIMEOUT_MS = 2000;
+
+async function probe(check: () => Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([check().then(() => true), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const healthSchema = {
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['healthy', 'unhealthy'] },
+      database: { type: 'boolean' },
+      queue: { type: 'boolean' },
+      uptime_seconds: { type: 'number' },
+      store_backend: { type: 'string' },
+      queue_backend: { type: 'string' },
+    },
+  } as const;
+
+  app.get(
+    '/health',
+    {
+      schema: {
+        summary: 'Health of the database and the queue (503 when either is down)',
+        tags: ['operations'],
+        response: { 200: healthSchema, 503: healthSchema },
+      },
+    },
+    async (_request, reply) => {
+      const [database, queue] = await Promise.all([
+        probe(() => ctx.store.ping()),
+        probe(() => ctx.queue.ping()),
+      ]);
+      const healthy = database && queue;
+      return reply.status(healthy ? 200 : 503).send({
+        status: healthy ? 'healthy' : 'unhealthy',
+        database,
+        queue,
+        uptime_seconds: uptimeSeconds(ctx),
+        store_backend: ctx.store.kind,
+        queue_backend: ctx.queue.kind,
+      });
+    },
+  );
+
+  app.get(
+    '/queue/stats',
+    {
+      schema: {
+        summary: 'What waits in the queue',
+        tags: ['operations'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              queue_size: { type: 'integer', description: 'Events accepted but not yet applied.' },
+              queue_messages: { type: 'integer', description: 'Publish requests behind them.' },
+              queue_type: { type: 'string' },
+              worker_count: { type: 'integer', description: 'Worker loops in this process.' },
+              workers_enabled: { type: 'boolean' },
+            },
+          },
+          503: { $ref: 'Error#' },
+        },
+      },
+    },
+    async () => {
+      const depth = await ctx.queue.depth();
+      const workers = ctx.workers();
+      return {
+        queue_size: depth.events,
+        queue_messages: depth.messages,
+        queue_type: ctx.queue.kind,
+        worker_count: workers.running,
+        workers_enabled: workers.enabled,
+      };
+    },
+  );
+}

@@ -1,0 +1,43 @@
+/** GET /stats: the counters, exact and kept with the data. */
+import type { FastifyInstance } from 'fastify';
+import { uptimeSeconds, type AppContext } from '../app-context.js';
+
+export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void {
+  app.get(
+    '/stats',
+    {
+      schema: {
+        summary: 'Counters',
+        description:
+          'received = unique_processed + duplicate_dropped, counted in the transaction that stores the events. Events still queued are not yet received.',
+        tags: ['stats'],
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              received: { type: 'integer' },
+              unique_processed: { type: 'integer' },
+              duplicate_dropped: { type: 'integer' },
+              topics: { type: 'array', items: { type: 'string' } },
+              uptime_seconds: { type: 'number' },
+              dedup_rate_percent: { type: 'number' },
+            },
+          },
+          503: { $ref: 'Error#' },
+        },
+      },
+    },
+    async () => {
+      const c = await ctx.store.counters();
+      return {
+        received: c.received,
+        unique_processed: c.uniqueProcessed,
+        duplicate_dropped: c.duplicateDropped,
+        topics: c.topics,
+        uptime_seconds: uptimeSeconds(ctx),
+        dedup_rate_percent:
+          c.received === 0 ? 0 : Math.round((c.duplicateDropped / c.received) * 10_000) / 100,
+      };
+    },
+  );
+}

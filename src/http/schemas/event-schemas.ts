@@ -1,0 +1,107 @@
+/**
+ * JSON schemas of the HTTP API. Fastify validates requests and serialises responses with them,
+ * and the OpenAPI description is generated from them, so they are the single statement of the
+ * contract.
+ */
+
+/** Text that PostgreSQL can store and a person can read: not blank, no control characters. */
+const NAME_PATTERN = '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]*$';
+
+const name = (description: string) =>
+  ({ type: 'string', minLength: 1, maxLength: 255, pattern: NAME_PATTERN, description }) as const;
+
+export const eventSchema = {
+  type: 'object',
+  required: ['topic', 'event_id', 'timestamp', 'source'],
+  properties: {
+    topic: name('Stream the event belongs to; deduplication is per topic.'),
+    event_id: name('Publisher-chosen id, unique within the topic.'),
+    timestamp: {
+      type: 'string',
+      format: 'event-timestamp',
+      description:
+        'ISO 8601 date and time, e.g. 2024-05-01T12:00:00.123Z. Without an offset it is UTC.',
+    },
+    source: name('Service or host that produced the event.'),
+    payload: {
+      type: 'object',
+      description: 'Free-form JSON object (default {}).',
+      additionalProperties: true,
+    },
+  },
+  additionalProperties: true,
+} as const;
+
+export const storedEventSchema = {
+  $id: 'StoredEvent',
+  type: 'object',
+  properties: {
+    topic: { type: 'string' },
+    event_id: { type: 'string' },
+    timestamp: { type: 'string', format: 'date-time' },
+    source: { type: 'string' },
+    payload: { type: 'object', additionalProperties: true },
+    processed_at: { type: 'string', format: 'date-time', description: 'When it was stored.' },
+  },
+} as const;
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  properties: {
+    statusCode: { type: 'integer' },
+    code: { type: 'string', description: 'AGG_ERR_* code, listed in docs/errors.md' },
+    error: { type: 'string' },
+    message: { type: 'string' },
+    details: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { field: { type: 'string' }, reason: { type: 'string' } },
+      },
+    },
+    detail: {
+      type: 'array',
+      description: 'The same problems in the shape of the system this one replaces (loc/msg/type).',
+      items: {
+        type: 'object',
+        properties: {
+          loc: { type: 'array', items: { anyOf: [{ type: 'string' }, { type: 'integer' }] } },
+          msg: { type: 'string' },
+          type: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+export const publishBodySchema = {
+  type: 'object',
+  required: ['events'],
+  properties: {
+    events: { type: 'array', minItems: 1, items: eventSchema },
+  },
+} as const;
+
+export const publishQuerySchema = {
+  type: 'object',
+  properties: {
+    atomic: {
+      type: 'boolean',
+      default: false,
+      description: 'Store the events before answering, in one transaction, and report the counts.',
+    },
+  },
+} as const;
+
+export const publishResponseSchema = {
+  type: 'object',
+  required: ['accepted', 'queued'],
+  properties: {
+    accepted: { type: 'integer', description: 'Events in the request.' },
+    queued: { type: 'integer', description: 'Events queued for the workers (0 in atomic mode).' },
+    processed: { type: 'integer', description: 'Atomic mode: events stored for the first time.' },
+    duplicates: { type: 'integer', description: 'Atomic mode: events already stored.' },
+    message_id: { type: 'string', description: 'Queued mode: id of the queue message.' },
+  },
+} as const;

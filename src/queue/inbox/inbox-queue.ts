@@ -1,0 +1,169 @@
+/**
+ * Queue backend on the store itself: an `inbox` table. `enqueue` commits a row before the API
+ * answers; a worker claims rows (`FOR UPDATE SKIP LOCKED`, so workers never take the same row),
+ * applies them and deletes them in the same transaction. There is no separate acknowledgement,
+ * so nothing can be applied twice or lost whatever moment the process dies.
+ */
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AggregatorError, StoreRejectedError } from '../../errors.js';
+import type { LogEvent } from '../../log-event.js';
+import type { Store } from '../../store/store.js';
+import {
+  addResults,
+  EMPTY_RESULT,
+  shardFor,
+  type ConsumeResult,
+  type DurabilityInfo,
+  type Queue,
+  type QueueConsumer,
+  type QueueDepth,
+} from '../queue.js';
+
+export interface InboxQueueOptions {
+  readonly maxEvents: number;
+  readonly retryAfterSeconds: number;
+  readonly batchMessages: number;
+  /** Longest wait of an idle worker before it looks at the inbox again. */
+  readonly blockMs: number;
+  readonly onWarning?: (message: string, error?: unknown) => void;
+}
+
+/** The backpressure check reads a depth at most this old, so publishing never scans the inbox. */
+const DEPTH_CACHE_MS = 250;
+const IDLE_POLL_MIN_MS = 20;
+
+export class InboxQueue implements Queue {
+  readonly kind = 'inbox' as const;
+  private cachedDepth: { value: QueueDepth; at: number } | undefined;
+  private depthInFlight: Promise<QueueDepth> | undefined;
+  /** Wakes idle consumers of this process as soon as something is enqueued here. */
+  private readonly enqueued = new EventEmitter().setMaxListeners(0);
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: InboxQueueOptions,
+  ) {}
+
+  async enqueue(events: readonly LogEvent[]): Promise<string> {
+    const depth = await this.recentDepth();
+    if (depth.events > 0 && depth.events + events.length > this.options.maxEvents) {
+      throw new AggregatorError('AGG_ERR_QUEUE_FULL', undefined, [], {
+        retryAfterSeconds: this.options.retryAfterSeconds,
+      });
+    }
+    const id = await this.store.inbox.append(JSON.stringify(events), events.length);
+    this.enqueued.emit('enqueued');
+    return id;
+  }
+
+  private recentDepth(): Promise<QueueDepth> {
+    const cached = this.cachedDepth;
+    if (cached !== undefined && Date.now() - cached.at < DEPTH_CACHE_MS) {
+      return Promise.resolve(cached.value);
+    }
+    return this.depth();
+  }
+
+  depth(): Promise<QueueDepth> {
+    this.depthInFlight ??= this.store.inbox.depth().then(
+      (value) => {
+        this.cachedDepth = { value, at: Date.now() };
+        this.depthInFlight = undefined;
+        return value;
+      },
+      (error: unknown) => {
+        this.depthInFlight = undefined;
+        throw error;
+      },
+    );
+    return this.depthInFlight;
+  }
+
+  createConsumer(name: string): QueueConsumer {
+    return new InboxConsumer(name, this.store, this.options, this.enqueued);
+  }
+
+  /** Nothing to do: an applied inbox row is already gone, and no ledger rows are written. */
+  async maintain(): Promise<void> {}
+
+  durability(): Promise<DurabilityInfo> {
+    return Promise.resolve({
+      mode: `${this.store.kind}-transaction`,
+      survivesServerCrash: true,
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.store.ping();
+  }
+
+  async close(): Promise<void> {
+    this.enqueued.emit('enqueued');
+  }
+}
+
+class InboxConsumer implements QueueConsumer {
+  private readonly shard: number;
+  private idleMs = IDLE_POLL_MIN_MS;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly store: Store,
+    private readonly options: InboxQueueOptions,
+    private readonly enqueued: EventEmitter,
+  ) {
+    this.shard = shardFor(name);
+  }
+
+  async processNext(): Promise<ConsumeResult> {
+    let result: ConsumeResult;
+    try {
+      result = {
+        ...(await this.store.inbox.applyNext(this.options.batchMessages, this.shard)),
+        deadLettered: 0,
+      };
+    } catch (error) {
+      if (!(error instanceof StoreRejectedError)) throw error;
+      result = await this.isolatePoison();
+    }
+    if (result.messages > 0 || result.deadLettered > 0) {
+      this.idleMs = IDLE_POLL_MIN_MS;
+      return result;
+    }
+    await this.waitForWork();
+    return result;
+  }
+
+  /** Applies the oldest messages one at a time so only those the store refuses are parked. */
+  private async isolatePoison(): Promise<ConsumeResult> {
+    let total = EMPTY_RESULT;
+    for (const message of await this.store.inbox.peek(this.options.batchMessages)) {
+      try {
+        total = addResults(total, await this.store.inbox.applyOne(message.id, this.shard));
+      } catch (error) {
+        if (!(error instanceof StoreRejectedError)) throw error;
+        await this.store.inbox.deadLetter(message.id, error.message);
+        this.options.onWarning?.(`inbox message ${message.id} moved to dead letters`, error);
+        total = addResults(total, { ...EMPTY_RESULT, deadLettered: 1 });
+      }
+    }
+    return total;
+  }
+
+  /** Sleeps until this process enqueues something or the back-off poll interval passes. */
+  private async waitForWork(): Promise<void> {
+    if (this.closed) return;
+    const controller = new AbortController();
+    const wake = (): void => controller.abort();
+    this.enqueued.once('enqueued', wake);
+    await sleep(this.idleMs, undefined, { signal: controller.signal }).catch(() => undefined);
+    this.enqueued.off('enqueued', wake);
+    this.idleMs = Math.min(this.idleMs * 2, this.options.blockMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

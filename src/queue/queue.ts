@@ -1,0 +1,89 @@
+/**
+ * The Queue contract: how accepted publish requests wait for the workers. One message per request,
+ * never one per event. Two backends: Redis Streams (`redis-streams/`) and an inbox table in the
+ * store (`inbox/`). A message is removed only after the store committed it, so a worker killed at
+ * any instant loses nothing; the store's ledger makes a redelivered message count once.
+ */
+import type { LogEvent } from '../log-event.js';
+import type { ApplyResult } from '../store/store.js';
+
+export type QueueKind = 'redis-streams' | 'inbox';
+
+export interface QueueDepth {
+  /** Messages (publish requests) accepted but not yet applied. */
+  readonly messages: number;
+  /** Events in those messages. */
+  readonly events: number;
+}
+
+export interface ConsumeResult extends ApplyResult {
+  /** Messages the store refused and that were moved to the dead-letter table. */
+  readonly deadLettered: number;
+}
+
+export interface QueueConsumer {
+  /** The consumer's name, unique among the workers sharing the queue. */
+  readonly name: string;
+  /**
+   * Takes up to the configured number of messages (first those another worker left unfinished
+   * for too long), stores them, then acknowledges them. Waits a short while when nothing is
+   * waiting and resolves with zero messages. A message the store refuses goes to the dead-letter
+   * table; on any other failure nothing is acknowledged and the promise rejects.
+   */
+  processNext(): Promise<ConsumeResult>;
+  close(): Promise<void>;
+}
+
+export interface DurabilityInfo {
+  /** Whether an acknowledged enqueue survives a crash of the queue's server, and how. */
+  readonly mode: string;
+  readonly survivesServerCrash: boolean;
+}
+
+export interface Queue {
+  readonly kind: QueueKind;
+  /**
+   * Durably records one message holding `events`; resolves once it would survive a crash of
+   * this process. Rejects with AGG_ERR_QUEUE_FULL past the configured depth.
+   */
+  enqueue(events: readonly LogEvent[]): Promise<string>;
+  /** What is accepted and not yet applied. */
+  depth(): Promise<QueueDepth>;
+  /** A consumer for one worker loop; `name` must be unique among live workers. */
+  createConsumer(name: string): QueueConsumer;
+  /** Background upkeep: forget settled messages, release what dead workers left behind. */
+  maintain(): Promise<void>;
+  durability(): Promise<DurabilityInfo>;
+  /** Resolves when the queue's server answers; rejects with QueueUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const EMPTY_RESULT: ConsumeResult = Object.freeze({
+  messages: 0,
+  received: 0,
+  inserted: 0,
+  duplicates: 0,
+  deadLettered: 0,
+});
+
+/** Adds two apply results. */
+export function addResults(
+  a: ConsumeResult,
+  b: ApplyResult & { deadLettered?: number },
+): ConsumeResult {
+  return {
+    messages: a.messages + b.messages,
+    received: a.received + b.received,
+    inserted: a.inserted + b.inserted,
+    duplicates: a.duplicates + b.duplicates,
+    deadLettered: a.deadLettered + (b.deadLettered ?? 0),
+  };
+}
+
+/** A counter shard for a consumer: stable per name, spread over the store's shard range. */
+export function shardFor(name: string): number {
+  let hash = 0;
+  for (let i = 0; i < name.length; i++) hash = (hash * 31 + name.charCodeAt(i)) | 0;
+  return Math.abs(hash) % 64;
+}

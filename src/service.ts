@@ -1,0 +1,84 @@
+/**
+ * Composes the service from its configuration: store, queue, the API and the workers this role
+ * runs, and the orderly stop (stop accepting → finish the batches in hand → close connections).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { buildServer } from './http/server.js';
+import { createQueue } from './queue/create-queue.js';
+import type { Queue } from './queue/queue.js';
+import { createStore } from './store/create-store.js';
+import type { Store } from './store/store.js';
+import { WorkerPool } from './worker/worker-pool.js';
+
+export interface Service {
+  readonly store: Store;
+  readonly queue: Queue;
+  readonly app: FastifyInstance | undefined;
+  readonly workers: WorkerPool | undefined;
+  /** The address the API listens on, when this role serves it. */
+  readonly url: string | undefined;
+  /** Resolves true when everything stopped cleanly within the configured timeout. */
+  stop(): Promise<boolean>;
+}
+
+export async function startService(config: Config, logger: Logger): Promise<Service> {
+  const store = await createStore(config, logger);
+  let queue: Queue;
+  try {
+    queue = await createQueue(config, store, logger);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+
+  const runWorkers = config.role !== 'api' && config.workersEnabled;
+  const workers = runWorkers
+    ? new WorkerPool(queue, logger, {
+        concurrency: config.workerConcurrency,
+        instanceId: config.instanceId,
+      })
+    : undefined;
+
+  let app: FastifyInstance | undefined;
+  let url: string | undefined;
+  if (config.role !== 'worker') {
+    app = await buildServer(
+      {
+        config,
+        store,
+        queue,
+        startedAt: Date.now(),
+        workers: () => ({ running: workers?.running ?? 0, enabled: workers !== undefined }),
+      },
+      logger,
+    );
+    url = await app.listen({ host: config.host, port: config.port });
+  }
+  workers?.start();
+  logger.info(
+    { url, workers: workers === undefined ? 0 : config.workerConcurrency },
+    'log aggregator started',
+  );
+
+  let stopping: Promise<boolean> | undefined;
+  const stop = (): Promise<boolean> => {
+    stopping ??= (async () => {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      let clean = true;
+      // Stop accepting first: in-flight requests finish and are answered.
+      if (app !== undefined) await app.close();
+      if (workers !== undefined) {
+        clean = await workers.stop(Math.max(0, deadline - Date.now()));
+        if (!clean) logger.warn('workers did not finish in time; their batches stay queued');
+      }
+      await queue.close();
+      await store.close();
+      return clean;
+    })();
+    return stopping;
+  };
+
+  return { store, queue, app, workers, url, stop };
+}

@@ -1,0 +1,27 @@
+/** Chooses the Store backend from the configuration: PostgreSQL if DATABASE_URL is set, else PGlite. */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { openPgliteStore } from './pglite/pglite-store.js';
+import { openPostgresStore } from './postgres/open-postgres-store.js';
+import type { Store } from './store.js';
+
+export async function createStore(config: Config, logger: Logger): Promise<Store> {
+  if (config.databaseUrl !== undefined) {
+    const store = await openPostgresStore({
+      connectionString: config.databaseUrl,
+      poolSize: config.pgPoolSize,
+      applicationName: `log-aggregator:${config.role}`,
+      onIdleError: (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'),
+    });
+    logger.info({ store: 'postgres' }, 'store ready: PostgreSQL');
+    return store;
+  }
+  logger.info(
+    { store: 'pglite', dataDir: config.dataDir },
+    'opening the embedded PGlite store (the first start creates it, which takes a few seconds)',
+  );
+  const started = Date.now();
+  const store = await openPgliteStore(config.dataDir);
+  logger.info({ store: 'pglite', ms: Date.now() - started }, 'store ready: embedded PGlite');
+  return store;
+}
