@@ -28,9 +28,10 @@ export interface QueueConsumer {
    * Takes up to the configured number of messages (first those another worker left unfinished
    * for too long), stores them, then acknowledges them. Waits a short while when nothing is
    * waiting and resolves with zero messages. A message the store refuses goes to the dead-letter
-   * table; on any other failure nothing is acknowledged and the promise rejects.
+   * table; on any other failure nothing is acknowledged and the promise rejects. Aborting
+   * `signal` cuts a wait short; a batch already read is still applied and acknowledged.
    */
-  processNext(): Promise<ConsumeResult>;
+  processNext(signal: AbortSignal): Promise<ConsumeResult>;
   close(): Promise<void>;
 }
 

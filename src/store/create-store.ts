@@ -11,7 +11,12 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
       connectionString: config.databaseUrl,
       poolSize: config.pgPoolSize,
       applicationName: `log-aggregator:${config.role}`,
-      onIdleError: (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'),
+      // The next query reports an outage; this only notes that a pooled connection went away.
+      onIdleError: (error) =>
+        logger.warn(
+          { code: (error as { code?: unknown }).code, reason: error.message },
+          'idle PostgreSQL connection closed by the server',
+        ),
     });
     logger.info({ store: 'postgres' }, 'store ready: PostgreSQL');
     return store;

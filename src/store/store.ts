@@ -78,6 +78,8 @@ export interface Store {
   /** Stored events, newest event time first. */
   listEvents(query: EventQuery): Promise<StoredEvent[]>;
   counters(): Promise<Counters>;
+  /** Rows stored, in all topics or in one. */
+  countEvents(topic?: string): Promise<number>;
   /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */
   pruneLedger(before: Date): Promise<number>;
   readonly inbox: Inbox;

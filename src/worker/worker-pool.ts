@@ -51,7 +51,7 @@ export class WorkerPool {
       while (!signal.aborted) {
         const started = performance.now();
         try {
-          const result = await consumer.processNext();
+          const result = await consumer.processNext(signal);
           if (backoff > 0) log.info('worker recovered');
           backoff = 0;
           if (result.messages > 0 || result.deadLettered > 0) {

@@ -117,7 +117,7 @@ class InboxConsumer implements QueueConsumer {
     this.shard = shardFor(name);
   }
 
-  async processNext(): Promise<ConsumeResult> {
+  async processNext(signal: AbortSignal): Promise<ConsumeResult> {
     let result: ConsumeResult;
     try {
       result = {
@@ -132,7 +132,7 @@ class InboxConsumer implements QueueConsumer {
       this.idleMs = IDLE_POLL_MIN_MS;
       return result;
     }
-    await this.waitForWork();
+    await this.waitForWork(signal);
     return result;
   }
 
@@ -153,13 +153,16 @@ class InboxConsumer implements QueueConsumer {
   }
 
   /** Sleeps until this process enqueues something or the back-off poll interval passes. */
-  private async waitForWork(): Promise<void> {
-    if (this.closed) return;
+  private async waitForWork(signal: AbortSignal): Promise<void> {
+    if (this.closed || signal.aborted) return;
     const controller = new AbortController();
+    const onAbort = (): void => controller.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
     const wake = (): void => controller.abort();
     this.enqueued.once('enqueued', wake);
     await sleep(this.idleMs, undefined, { signal: controller.signal }).catch(() => undefined);
     this.enqueued.off('enqueued', wake);
+    signal.removeEventListener('abort', onAbort);
     this.idleMs = Math.min(this.idleMs * 2, this.options.blockMs);
   }
 

@@ -337,17 +337,24 @@ class RedisStreamConsumer implements QueueConsumer {
     this.shard = shardFor(name);
   }
 
-  async processNext(): Promise<ConsumeResult> {
+  async processNext(signal: AbortSignal): Promise<ConsumeResult> {
     await this.queue.ensureGroup();
     let batch: { entries: Entry[]; gone: string[] };
+    // A blocking read cannot be cancelled; closing the connection ends it. Entries delivered in
+    // that instant stay pending and are taken over after claimIdleMs, so nothing is lost.
+    const onAbort = (): void => this.redis.disconnect();
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       batch = await this.read();
     } catch (error) {
+      if (signal.aborted) return EMPTY_RESULT;
       if (error instanceof Error && error.message.includes('NOGROUP')) {
         await this.queue.ensureGroup(true);
         return EMPTY_RESULT;
       }
       throw mapRedisError(error);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
     // Entries deleted while pending carry nothing to apply; acknowledging clears them.
     if (batch.gone.length > 0) await this.queue.ack(batch.gone.map((id) => ({ id, count: 0 })));

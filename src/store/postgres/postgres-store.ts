@@ -219,6 +219,17 @@ export class PostgresStore implements Store {
     return { received, uniqueProcessed, duplicateDropped, topics: rows.map((r) => r.topic) };
   }
 
+  async countEvents(topic?: string): Promise<number> {
+    const rows =
+      topic === undefined
+        ? await this.driver.query<{ n: number }>('SELECT count(*)::float8 AS n FROM events')
+        : await this.driver.query<{ n: number }>(
+            'SELECT count(*)::float8 AS n FROM events WHERE topic = $1',
+            [topic],
+          );
+    return rows[0]?.n ?? 0;
+  }
+
   async pruneLedger(before: Date): Promise<number> {
     const rows = await this.driver.query<{ n: number }>(
       `WITH gone AS (DELETE FROM applied_messages WHERE applied_at < $1 RETURNING 1)

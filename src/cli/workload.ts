@@ -1,0 +1,75 @@
+/**
+ * Deterministic test workloads: `total` events of which exactly `round(total * dupRate)` repeat
+ * an earlier key, spread over topics and shuffled, so a run knows its exact expected counts.
+ */
+import type { LogEvent } from '../log-event.js';
+
+export interface WorkloadOptions {
+  readonly total: number;
+  /** Share of events that repeat a key already in the workload, 0 ≤ dupRate < 1. */
+  readonly dupRate: number;
+  readonly topics: readonly string[];
+  readonly source?: string;
+  readonly seed?: number;
+  /** Prefix of the generated event ids, to keep runs apart. */
+  readonly idPrefix?: string;
+}
+
+export interface Workload {
+  readonly events: LogEvent[];
+  readonly unique: number;
+  readonly duplicates: number;
+}
+
+/** mulberry32: a small seeded PRNG, so a workload is the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function makeWorkload(options: WorkloadOptions): Workload {
+  const { total, dupRate, topics } = options;
+  if (!(dupRate >= 0 && dupRate < 1)) throw new Error('dupRate must be in [0, 1)');
+  if (topics.length === 0) throw new Error('at least one topic is needed');
+  const rnd = random(options.seed ?? 42);
+  const duplicates = Math.round(total * dupRate);
+  const unique = total - duplicates;
+  const prefix = options.idPrefix ?? 'evt';
+  const base = Date.UTC(2024, 0, 1);
+  const events: LogEvent[] = [];
+  for (let i = 0; i < unique; i++) {
+    events.push({
+      topic: topics[i % topics.length] ?? 'default',
+      event_id: `${prefix}-${i}`,
+      timestamp: new Date(base + i * 1000).toISOString(),
+      source: options.source ?? 'workload',
+      payload: { seq: i, level: i % 10 === 0 ? 'error' : 'info', message: `event number ${i}` },
+    });
+  }
+  for (let i = 0; i < duplicates && unique > 0; i++) {
+    const original = events[Math.floor(rnd() * unique)];
+    if (original !== undefined) events.push({ ...original });
+  }
+  for (let i = events.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const a = events[i];
+    const b = events[j];
+    if (a !== undefined && b !== undefined) {
+      events[i] = b;
+      events[j] = a;
+    }
+  }
+  return { events, unique, duplicates };
+}
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,125 @@
+/** Small HTTP helpers for tests that talk to a running service with fetch. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LogEvent } from '../../src/log-event.js';
+
+export interface Reply<T = unknown> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function request<T = unknown>(
+  url: string,
+  init: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+): Promise<Reply<T>> {
+  const headers: Record<string, string> = { ...init.headers };
+  let body: string | undefined;
+  if (init.rawBody !== undefined) body = init.rawBody;
+  else if (init.body !== undefined) {
+    body = JSON.stringify(init.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const response = await fetch(url, { method: init.method ?? 'GET', body, headers });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: parsed as T, headers: response.headers };
+}
+
+export function publish(base: string, events: readonly unknown[], query = '') {
+  return request<{ accepted: number; queued: number; processed?: number; duplicates?: number }>(
+    `${base}/publish${query}`,
+    { method: 'POST', body: { events } },
+  );
+}
+
+export interface Stats {
+  received: number;
+  unique_processed: number;
+  duplicate_dropped: number;
+  topics: string[];
+  uptime_seconds: number;
+  dedup_rate_percent: number;
+}
+
+export async function stats(base: string): Promise<Stats> {
+  return (await request<Stats>(`${base}/stats`)).body;
+}
+
+/**
+ * Waits until the queue is empty and `received` reached `expectedReceived`; returns the stats.
+ * Fails after `timeoutMs` with what it saw, so a hang reads as a clear assertion.
+ */
+export async function waitForDrain(
+  base: string,
+  expectedReceived: number,
+  timeoutMs = 60_000,
+): Promise<Stats> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Stats | undefined;
+  let queued = -1;
+  while (Date.now() < deadline) {
+    const q = await request<{ queue_size: number }>(`${base}/queue/stats`);
+    queued = q.body.queue_size;
+    last = await stats(base);
+    if (queued === 0 && last.received >= expectedReceived) return last;
+    await sleep(50);
+  }
+  throw new Error(
+    `queue did not drain: queue_size=${queued}, received=${last?.received} (expected ${expectedReceived})`,
+  );
+}
+
+export function event(topic: string, id: string | number, extra: Partial<LogEvent> = {}): LogEvent {
+  return {
+    topic,
+    event_id: String(id),
+    timestamp: '2024-05-01T12:00:00Z',
+    source: 'test',
+    payload: { n: id },
+    ...extra,
+  };
+}
+
+/**
+ * Publishes `events` in batches of `batch` with `concurrency` requests in flight, retrying a
+ * batch on 503 or a network error (the answers a publisher is told to retry).
+ */
+export async function publishAll(
+  base: string,
+  events: readonly LogEvent[],
+  options: { batch: number; concurrency: number; query?: string },
+): Promise<{ requests: number; retries: number }> {
+  const batches: LogEvent[][] = [];
+  for (let i = 0; i < events.length; i += options.batch) {
+    batches.push(events.slice(i, i + options.batch));
+  }
+  let next = 0;
+  let retries = 0;
+  const worker = async () => {
+    while (next < batches.length) {
+      const batch = batches[next++];
+      if (batch === undefined) return;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reply = await publish(base, batch, options.query ?? '');
+          if (reply.status === 200) break;
+          if (reply.status !== 503) {
+            throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+          }
+        } catch (error) {
+          if (error instanceof Error && error.message.startsWith('publish answered')) throw error;
+        }
+        if (attempt > 200) throw new Error('publish kept failing');
+        retries++;
+        await sleep(Math.min(50 * 2 ** attempt, 1000));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  return { requests: batches.length, retries };
+}
