@@ -87,7 +87,7 @@ function legacyDetail(details: readonly ErrorDetail[], part: string) {
 function toAggregatorError(error: FastifyError): AggregatorError {
   if (error instanceof AggregatorError) return error;
   if (error.validation !== undefined) {
-    const details = validationDetails(error.validation as unknown as AjvError[]);
+    const details = validationDetails(error.validation);
     if (error.validationContext === 'body') {
       const summary = details.map((d) => `${d.field} ${d.reason}`).join('; ');
       return new AggregatorError('AGG_ERR_VALIDATION', summary, details);
@@ -118,7 +118,10 @@ function toAggregatorError(error: FastifyError): AggregatorError {
 
 export function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const mapped = toAggregatorError(error);
-  if (mapped.statusCode >= 500) {
+  if (mapped.statusCode === 503) {
+    // Expected under load or during an outage: one short line, no stack.
+    request.log.warn({ code: mapped.code }, mapped.message);
+  } else if (mapped.statusCode >= 500) {
     request.log.error({ err: mapped.cause ?? error, code: mapped.code }, mapped.message);
   }
   if (mapped.retryAfterSeconds !== undefined) {

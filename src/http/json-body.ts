@@ -21,9 +21,9 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
       return;
     }
     const text = buffer.toString('utf8');
-    parseJson(request, text, (error, value) => {
+    void parseJson(request, text, (error, value) => {
       if (error === null && typeof value === 'object' && value !== null) {
-        if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(value);
+        if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(value as object);
       }
       done(error, value);
     });

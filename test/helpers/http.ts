@@ -10,7 +10,12 @@ export interface Reply<T = unknown> {
 
 export async function request<T = unknown>(
   url: string,
-  init: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  init: {
+    method?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<Reply<T>> {
   const headers: Record<string, string> = { ...init.headers };
   let body: string | undefined;
@@ -92,7 +97,13 @@ export function event(topic: string, id: string | number, extra: Partial<LogEven
 export async function publishAll(
   base: string,
   events: readonly LogEvent[],
-  options: { batch: number; concurrency: number; query?: string },
+  options: {
+    batch: number;
+    concurrency: number;
+    query?: string;
+    /** Incremented as batches are answered 200, for tests that act mid-run. */
+    progress?: { done: number };
+  },
 ): Promise<{ requests: number; retries: number }> {
   const batches: LogEvent[][] = [];
   for (let i = 0; i < events.length; i += options.batch) {
@@ -107,7 +118,10 @@ export async function publishAll(
       for (let attempt = 0; ; attempt++) {
         try {
           const reply = await publish(base, batch, options.query ?? '');
-          if (reply.status === 200) break;
+          if (reply.status === 200) {
+            if (options.progress !== undefined) options.progress.done++;
+            break;
+          }
           if (reply.status !== 503) {
             throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
           }

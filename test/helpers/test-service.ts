@@ -37,7 +37,8 @@ export function suiteBackends(only?: (b: BackendName) => boolean): BackendChoice
       if (needsPostgres(name) && !inject('postgresAvailable')) {
         return { name, skip: 'PostgreSQL not reachable' };
       }
-      if (needsRedis(name) && !inject('redisAvailable')) return { name, skip: 'Redis not reachable' };
+      if (needsRedis(name) && !inject('redisAvailable'))
+        return { name, skip: 'Redis not reachable' };
       return { name, skip: undefined };
     });
 }

@@ -6,7 +6,6 @@ import { normalizeTimestamp } from '../../timestamp.js';
 import type { AppContext } from '../app-context.js';
 import { assertStorableText } from '../json-body.js';
 import {
-  errorSchema,
   publishBodySchema,
   publishQuerySchema,
   publishResponseSchema,

@@ -98,7 +98,7 @@ interface Entry extends QueuedBatch {
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out/i.test(
-    `${error.message} ${String((error as { code?: unknown }).code ?? '')}`,
+    `${error.message} ${String((error as { code?: string }).code ?? '')}`,
   );
 }
 
