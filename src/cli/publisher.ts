@@ -1,0 +1,137 @@
+/**
+ * The publishing client behind the CLI and the benchmark: sends a workload in batches with a fixed
+ * number of requests in flight, optionally at a target rate, retrying 503 and network failures with
+ * exponential backoff (the answers the API tells a client to retry), and records the latency of
+ * every successful request.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LogEvent } from '../log-event.js';
+
+export interface PublishOptions {
+  readonly url: string;
+  readonly batch: number;
+  readonly concurrency: number;
+  /** Events per second to aim for; unset = as fast as the server answers. */
+  readonly rate?: number | undefined;
+  readonly atomic?: boolean;
+  /** Give up on a batch after this many attempts. */
+  readonly maxAttempts?: number;
+  readonly onProgress?: (progress: PublishProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface PublishProgress {
+  readonly sentEvents: number;
+  readonly totalEvents: number;
+  readonly retries: number;
+  readonly elapsedMs: number;
+}
+
+export interface PublishReport extends PublishProgress {
+  readonly requests: number;
+  /** Milliseconds of each successful request, in completion order. */
+  readonly latenciesMs: number[];
+  /** Requests refused for good (4xx other than 408/429), with the server's answer. */
+  readonly failures: { status: number; body: string }[];
+}
+
+export class PublishError extends Error {}
+
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+
+export async function publishEvents(
+  events: readonly LogEvent[],
+  options: PublishOptions,
+): Promise<PublishReport> {
+  const endpoint = `${options.url.replace(/\/$/, '')}/publish${options.atomic ? '?atomic=true' : ''}`;
+  const batches: string[] = [];
+  const sizes: number[] = [];
+  for (let i = 0; i < events.length; i += options.batch) {
+    const slice = events.slice(i, i + options.batch);
+    batches.push(JSON.stringify({ events: slice }));
+    sizes.push(slice.length);
+  }
+  const started = performance.now();
+  const latenciesMs: number[] = [];
+  const failures: { status: number; body: string }[] = [];
+  const maxAttempts = options.maxAttempts ?? 30;
+  let next = 0;
+  let sentEvents = 0;
+  let retries = 0;
+  let scheduledEvents = 0;
+
+  const progress = (): PublishProgress => ({
+    sentEvents,
+    totalEvents: events.length,
+    retries,
+    elapsedMs: performance.now() - started,
+  });
+
+  const send = async (index: number): Promise<void> => {
+    const body = batches[index] ?? '';
+    const size = sizes[index] ?? 0;
+    for (let attempt = 1; ; attempt++) {
+      if (options.signal?.aborted) throw new PublishError('aborted');
+      const t0 = performance.now();
+      let status = 0;
+      let text = '';
+      let retryAfterMs = 0;
+      try {
+        const response = await fetch(endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          signal: options.signal,
+        });
+        status = response.status;
+        text = await response.text();
+        retryAfterMs = Number(response.headers.get('retry-after') ?? 0) * 1000;
+      } catch (error) {
+        if (options.signal?.aborted) throw new PublishError('aborted');
+        text = error instanceof Error ? error.message : String(error);
+      }
+      if (status === 200) {
+        latenciesMs.push(performance.now() - t0);
+        sentEvents += size;
+        return;
+      }
+      if (status !== 0 && !RETRYABLE.has(status)) {
+        failures.push({ status, body: text.slice(0, 500) });
+        return;
+      }
+      if (attempt >= maxAttempts) {
+        throw new PublishError(`gave up after ${attempt} attempts: ${status || text}`);
+      }
+      retries++;
+      const backoff = Math.min(50 * 2 ** (attempt - 1), 5000) * (0.5 + Math.random() / 2);
+      await sleep(Math.max(backoff, retryAfterMs));
+    }
+  };
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const index = next++;
+      if (index >= batches.length) return;
+      if (options.rate !== undefined && options.rate > 0) {
+        // Pace by schedule: batch i may start once its events fit the target rate.
+        const due = started + (scheduledEvents / options.rate) * 1000;
+        scheduledEvents += sizes[index] ?? 0;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      await send(index);
+      options.onProgress?.(progress());
+    }
+  };
+
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  return { ...progress(), requests: batches.length, latenciesMs, failures };
+}
+
+/** The q-quantile (0..1) of `values` by nearest rank; 0 for an empty list. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank] ?? 0;
+}
