@@ -205,6 +205,8 @@ async function deploy(
     PORT: String(port),
     WORKER_CONCURRENCY: values['worker-concurrency'],
   };
+  // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   if (databaseUrl !== undefined) env.DATABASE_URL = databaseUrl;
   if (dataDir !== undefined) env.DATA_DIR = dataDir;
   if (backend === 'postgres-redis') {
@@ -223,7 +225,7 @@ async function deploy(
         ];
   const processes: ChildProcess[] = [];
   for (const role of roles) {
-    const child = spawn(process.execPath, ['dist/main.js'], {
+    const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
       cwd: ROOT,
       env: { ...env, ...role },
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -9,6 +9,16 @@ export interface LogEvent {
   readonly payload: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A publish request as accepted: its JSON body, an object whose `events` member is the array of
+ * events, kept as the bytes that arrived. It has been validated; it is never parsed and serialised
+ * again on the hot path, the database reads the events straight from it.
+ */
+export interface AcceptedBatch {
+  readonly body: Buffer | string;
+  readonly eventCount: number;
+}
+
 export interface StoredEvent extends LogEvent {
   /** When the event was first stored. */
   readonly processed_at: string;

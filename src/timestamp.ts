@@ -8,6 +8,10 @@
 const PATTERN =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/;
 
+/** 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in epoch milliseconds. */
+const FIRST_INSTANT = -62_135_596_800_000;
+const END_INSTANT = 253_402_300_800_000;
+
 /** Returns the timestamp in the form stored (explicit offset), or undefined if it is not valid. */
 export function normalizeTimestamp(text: string): string | undefined {
   const m = PATTERN.exec(text);
@@ -33,5 +37,9 @@ export function normalizeTimestamp(text: string): string | undefined {
     if (offsetHours > 15 || offsetMinutes > 59) return undefined;
     offset = `${sign}${oh}:${om ?? '00'}`;
   }
-  return `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction ?? ''}${offset}`;
+  const normalized = `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction ?? ''}${offset}`;
+  // An offset can push the instant out of years 1–9999 (UTC), which clients could not read back.
+  const instant = Date.parse(normalized);
+  if (!(instant >= FIRST_INSTANT && instant < END_INSTANT)) return undefined;
+  return normalized;
 }

@@ -1,6 +1,7 @@
 /**
  * The JSON body parser. On top of Fastify's (which guards against prototype poisoning) it refuses
- * bytes that are not UTF-8, and it flags bodies whose text contains `\u0000` or a surrogate escape:
+ * bytes that are not UTF-8, keeps the raw bytes of each body (the queue stores them as they
+ * arrived, so an accepted batch is never serialised again), and it flags bodies whose text contains `\u0000` or a surrogate escape:
  * PostgreSQL cannot store NUL or a lone surrogate in JSONB or text, so such events must be refused
  * at the door, never queued. Only flagged bodies are walked, which keeps the common path cheap.
  */
@@ -11,6 +12,7 @@ import { AggregatorError, type ErrorDetail } from '../errors.js';
 const SUSPICIOUS_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const flagged = new WeakSet<object>();
+const rawBodies = new WeakMap<object, Buffer>();
 
 export function registerJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -23,6 +25,7 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
     const text = buffer.toString('utf8');
     void parseJson(request, text, (error, value) => {
       if (error === null && typeof value === 'object' && value !== null) {
+        rawBodies.set(value as object, buffer);
         if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(value as object);
       }
       done(error, value);
@@ -30,6 +33,11 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
   app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'buffer' }, parser);
+}
+
+/** The bytes a parsed JSON body was parsed from. */
+export function rawBodyOf(body: object): Buffer | undefined {
+  return rawBodies.get(body);
 }
 
 function badString(value: string): string | undefined {

@@ -4,7 +4,7 @@
  * store (`inbox/`). A message is removed only after the store committed it, so a worker killed at
  * any instant loses nothing; the store's ledger makes a redelivered message count once.
  */
-import type { LogEvent } from '../log-event.js';
+import type { AcceptedBatch } from '../log-event.js';
 import type { ApplyResult } from '../store/store.js';
 
 export type QueueKind = 'redis-streams' | 'inbox';
@@ -44,10 +44,11 @@ export interface DurabilityInfo {
 export interface Queue {
   readonly kind: QueueKind;
   /**
-   * Durably records one message holding `events`; resolves once it would survive a crash of
-   * this process. Rejects with AGG_ERR_QUEUE_FULL past the configured depth.
+   * Durably records one message holding an accepted batch; resolves with the message id once it
+   * would survive a crash of this process. Rejects with AGG_ERR_QUEUE_FULL past the configured
+   * depth.
    */
-  enqueue(events: readonly LogEvent[]): Promise<string>;
+  enqueue(batch: AcceptedBatch): Promise<string>;
   /** What is accepted and not yet applied. */
   depth(): Promise<QueueDepth>;
   /** A consumer for one worker loop; `name` must be unique among live workers. */

@@ -3,14 +3,14 @@
  * Two backends implement it with the same SQL: PostgreSQL (`postgres/`) and PGlite (`pglite/`).
  * Every method that changes data does so in one transaction.
  */
-import type { LogEvent, StoredEvent } from '../log-event.js';
+import type { AcceptedBatch, StoredEvent } from '../log-event.js';
 
 /** One queue message: the events of one accepted publish request. */
 export interface QueuedBatch {
   /** The queue's id of the message; the ledger remembers it so a redelivery is not counted twice. */
   readonly id: string;
-  /** The events exactly as accepted, serialised as a JSON array. */
-  readonly eventsJson: string;
+  /** The request body as accepted (see AcceptedBatch), as text. */
+  readonly body: string;
 }
 
 export interface ApplyResult {
@@ -39,14 +39,15 @@ export interface Counters {
 
 export interface DeadLetter {
   readonly messageId: string;
-  readonly eventsJson: string;
+  /** The refused message's body as text. */
+  readonly body: string;
   readonly reason: string;
 }
 
 /** The store-backed queue: an inbox table drained by the same transaction that applies it. */
 export interface Inbox {
   /** Durably records one message; resolves with its id once committed. */
-  append(eventsJson: string, eventCount: number): Promise<string>;
+  append(batch: AcceptedBatch): Promise<string>;
   /** Messages and events waiting in the inbox. */
   depth(): Promise<{ messages: number; events: number }>;
   /**
@@ -54,8 +55,8 @@ export interface Inbox {
    * deletes them, in one transaction. Resolves with zero messages when the inbox is empty.
    */
   applyNext(maxMessages: number, shard: number): Promise<ApplyResult>;
-  /** Lists the oldest messages without applying them, to isolate a poison message. */
-  peek(maxMessages: number): Promise<QueuedBatch[]>;
+  /** Ids of the oldest messages, without applying them, to isolate a poison message. */
+  peekIds(maxMessages: number): Promise<string[]>;
   /** Applies one message by id and deletes it in one transaction; zero messages if it is gone. */
   applyOne(id: string, shard: number): Promise<ApplyResult>;
   /** Moves one message to the dead-letter table with the reason, in one transaction. */
@@ -70,8 +71,8 @@ export interface Store {
    * `shard` spreads counter updates so concurrent workers do not queue on one row.
    */
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult>;
-  /** Applies events straight away (atomic publish): all or nothing, one transaction. */
-  applyEvents(events: readonly LogEvent[], shard: number): Promise<ApplyResult>;
+  /** Applies an accepted batch straight away (atomic publish): one transaction. */
+  applyAccepted(batch: AcceptedBatch, shard: number): Promise<ApplyResult>;
   /** Parks a message the database refuses, so it no longer blocks the messages behind it. */
   deadLetter(letter: DeadLetter): Promise<void>;
   deadLetterCount(): Promise<number>;

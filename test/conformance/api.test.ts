@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeWorkload } from '../../src/cli/workload.js';
+import { normalizeTimestamp } from '../../src/timestamp.js';
 import {
   event,
   publish,
@@ -185,12 +186,40 @@ for (const backend of suiteBackends()) {
         const reply = await request<Record<string, unknown>[]>(`${base}/events?topic=${topic}`);
         expect(reply.body.map((e) => e.event_id)).toEqual(['new', 'local', 'old']);
         expect(reply.body[0]).toMatchObject({
-          timestamp: '2024-01-01T22:00:00.000Z',
+          timestamp: '2024-01-01T22:00:00.000000Z',
           source: 'test',
         });
         // A timestamp without an offset is UTC.
-        expect(reply.body[1]).toMatchObject({ timestamp: '2024-01-01T12:00:00.000Z' });
+        expect(reply.body[1]).toMatchObject({ timestamp: '2024-01-01T12:00:00.000000Z' });
         expect(reply.body[2]).toMatchObject({ payload: { a: [1, { b: null }] } });
+      });
+
+      it('every timestamp form the API accepts is stored as the instant it names', async () => {
+        const forms = [
+          '2024-05-01t12:00:00z',
+          '2024-05-01 12:00',
+          '2024-05-01T12:00:00',
+          '2024-05-01T12:00:00.123456+05:30',
+          '2024-05-01T12:00:00-0800',
+          '2024-05-01T12:00:00+02',
+          '0001-01-01T00:00:00Z',
+          '9999-12-31T23:59:59+15:00',
+        ];
+        const reply = await publish(
+          base,
+          forms.map((timestamp, i) => event(topic, i, { timestamp })),
+        );
+        expect(reply.status).toBe(200);
+        await waitForDrain(base, forms.length);
+        const stored = await request<{ event_id: string; timestamp: string }[]>(
+          `${base}/events?topic=${topic}`,
+        );
+        for (const [i, form] of forms.entries()) {
+          const expected = Date.parse(normalizeTimestamp(form) ?? 'invalid');
+          const got = stored.body.find((e) => e.event_id === String(i))?.timestamp ?? '';
+          expect(got, form).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+          expect(Date.parse(got), form).toBe(expected);
+        }
       });
 
       it('stats_topics_listed', async () => {

@@ -35,6 +35,8 @@ describe('normalizeTimestamp', () => {
     '20240501T120000Z',
     '+002024-05-01T12:00:00Z',
     ' 2024-05-01T12:00:00Z',
+    '9999-12-31T23:59:59-15:00',
+    '0001-01-01T00:00:00+01:00',
   ])('refuses %j', (input) => {
     expect(normalizeTimestamp(input)).toBeUndefined();
   });

@@ -1,10 +1,8 @@
 /** POST /publish: validate a batch, then queue it as one message or (atomic) store it at once. */
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
-import type { LogEvent } from '../../log-event.js';
-import { normalizeTimestamp } from '../../timestamp.js';
 import type { AppContext } from '../app-context.js';
-import { assertStorableText } from '../json-body.js';
+import { assertStorableText, rawBodyOf } from '../json-body.js';
 import {
   publishBodySchema,
   publishQuerySchema,
@@ -60,26 +58,24 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
     },
     async (request) => {
       assertStorableText(request.body);
-      const events: LogEvent[] = request.body.events.map((e) => ({
-        topic: e.topic,
-        event_id: e.event_id,
-        // The schema already checked the format, so this cannot be undefined.
-        timestamp: normalizeTimestamp(e.timestamp) ?? e.timestamp,
-        source: e.source,
-        payload: e.payload ?? {},
-      }));
+      // The validated body goes on as the bytes that arrived; the database reads the events from
+      // it (timestamps without an offset are read as UTC: its sessions run in UTC).
+      const batch = {
+        body: rawBodyOf(request.body) ?? JSON.stringify(request.body),
+        eventCount: request.body.events.length,
+      };
       if (request.query.atomic) {
         atomicShard = atomicShard >= 127 ? 64 : atomicShard + 1;
-        const result = await ctx.store.applyEvents(events, atomicShard);
+        const result = await ctx.store.applyAccepted(batch, atomicShard);
         return {
-          accepted: events.length,
+          accepted: batch.eventCount,
           queued: 0,
           processed: result.inserted,
           duplicates: result.duplicates,
         };
       }
-      const messageId = await ctx.queue.enqueue(events);
-      return { accepted: events.length, queued: events.length, message_id: messageId };
+      const messageId = await ctx.queue.enqueue(batch);
+      return { accepted: batch.eventCount, queued: batch.eventCount, message_id: messageId };
     },
   );
 }

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AggregatorError, StoreRejectedError } from '../../errors.js';
-import type { LogEvent } from '../../log-event.js';
+import type { AcceptedBatch } from '../../log-event.js';
 import type { Store } from '../../store/store.js';
 import {
   addResults,
@@ -45,14 +45,14 @@ export class InboxQueue implements Queue {
     private readonly options: InboxQueueOptions,
   ) {}
 
-  async enqueue(events: readonly LogEvent[]): Promise<string> {
+  async enqueue(batch: AcceptedBatch): Promise<string> {
     const depth = await this.recentDepth();
-    if (depth.events > 0 && depth.events + events.length > this.options.maxEvents) {
+    if (depth.events > 0 && depth.events + batch.eventCount > this.options.maxEvents) {
       throw new AggregatorError('AGG_ERR_QUEUE_FULL', undefined, [], {
         retryAfterSeconds: this.options.retryAfterSeconds,
       });
     }
-    const id = await this.store.inbox.append(JSON.stringify(events), events.length);
+    const id = await this.store.inbox.append(batch);
     this.enqueued.emit('enqueued');
     return id;
   }
@@ -139,13 +139,13 @@ class InboxConsumer implements QueueConsumer {
   /** Applies the oldest messages one at a time so only those the store refuses are parked. */
   private async isolatePoison(): Promise<ConsumeResult> {
     let total = EMPTY_RESULT;
-    for (const message of await this.store.inbox.peek(this.options.batchMessages)) {
+    for (const id of await this.store.inbox.peekIds(this.options.batchMessages)) {
       try {
-        total = addResults(total, await this.store.inbox.applyOne(message.id, this.shard));
+        total = addResults(total, await this.store.inbox.applyOne(id, this.shard));
       } catch (error) {
         if (!(error instanceof StoreRejectedError)) throw error;
-        await this.store.inbox.deadLetter(message.id, error.message);
-        this.options.onWarning?.(`inbox message ${message.id} moved to dead letters`, error);
+        await this.store.inbox.deadLetter(id, error.message);
+        this.options.onWarning?.(`inbox message ${id} moved to dead letters`, error);
         total = addResults(total, { ...EMPTY_RESULT, deadLettered: 1 });
       }
     }

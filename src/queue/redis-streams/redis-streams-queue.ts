@@ -8,7 +8,7 @@
  */
 import { Redis } from 'ioredis';
 import { AggregatorError, QueueUnavailableError, StoreRejectedError } from '../../errors.js';
-import type { LogEvent } from '../../log-event.js';
+import type { AcceptedBatch } from '../../log-event.js';
 import type { QueuedBatch, Store } from '../../store/store.js';
 import {
   addResults,
@@ -38,13 +38,13 @@ export interface RedisStreamsQueueOptions {
 
 /**
  * Appends one entry and counts it in the depth hash, atomically, unless the queue is full.
- * KEYS: stream, depth hash. ARGV: max events, event count, events JSON. Returns the id or false.
+ * KEYS: stream, depth hash. ARGV: max events, event count, request body. Returns the id or false.
  */
 const ENQUEUE_LUA = `
 local depth = tonumber(redis.call('HGET', KEYS[2], 'events') or '0')
 local n = tonumber(ARGV[2])
 if depth > 0 and depth + n > tonumber(ARGV[1]) then return false end
-local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[2], 'e', ARGV[3])
+local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[2], 'b', ARGV[3])
 redis.call('HINCRBY', KEYS[2], 'events', n)
 redis.call('HINCRBY', KEYS[2], 'messages', 1)
 return id`;
@@ -78,7 +78,7 @@ interface ScriptCommands {
     depth: string,
     max: number,
     n: number,
-    json: string,
+    body: Buffer | string,
   ): Promise<string | null>;
   aggAck(
     stream: string,
@@ -139,12 +139,12 @@ function parseEntries(raw: unknown): { entries: Entry[]; gone: string[] } {
       continue;
     }
     let count = 0;
-    let eventsJson = '[]';
+    let body = '{"events":[]}';
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === 'n') count = Number(fields[i + 1]);
-      else if (fields[i] === 'e') eventsJson = fields[i + 1] ?? '[]';
+      else if (fields[i] === 'b') body = fields[i + 1] ?? body;
     }
-    entries.push({ id, count, eventsJson });
+    entries.push({ id, count, body });
   }
   return { entries, gone };
 }
@@ -183,15 +183,15 @@ export class RedisStreamsQueue implements Queue {
     return this.groupReady;
   }
 
-  async enqueue(events: readonly LogEvent[]): Promise<string> {
+  async enqueue(batch: AcceptedBatch): Promise<string> {
     let id: string | null;
     try {
       id = await this.redis.aggEnqueue(
         this.streamKey,
         this.depthKey,
         this.options.maxEvents,
-        events.length,
-        JSON.stringify(events),
+        batch.eventCount,
+        batch.body,
       );
     } catch (error) {
       throw mapRedisError(error);
@@ -443,7 +443,7 @@ class RedisStreamConsumer implements QueueConsumer {
         if (!(error instanceof StoreRejectedError)) throw error;
         await this.store.deadLetter({
           messageId: entry.id,
-          eventsJson: entry.eventsJson,
+          body: entry.body,
           reason: error.message,
         });
         this.options.onWarning?.(`message ${entry.id} moved to dead letters`, error);

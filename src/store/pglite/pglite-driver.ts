@@ -12,6 +12,8 @@ export class PgliteDriver implements SqlDriver {
   /** Opens (creating on first use) the database in `dataDir`; `memory://` keeps it in memory. */
   static async open(dataDir: string): Promise<PgliteDriver> {
     const db = await PGlite.create(dataDir);
+    // Event timestamps without an offset are UTC (one connection, so the session setting holds).
+    await db.exec("SET TIME ZONE 'UTC'");
     return new PgliteDriver(db);
   }
 

@@ -21,6 +21,8 @@ export class PgDriver implements SqlDriver {
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30_000,
       application_name: options.applicationName ?? 'log-aggregator',
+      // Event timestamps without an offset are UTC, whatever the server's default time zone.
+      options: '-c TimeZone=UTC',
     });
     // Without a listener an idle client's error would crash the process; the next query on a
     // fresh connection reports the outage instead.

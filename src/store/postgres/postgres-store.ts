@@ -9,7 +9,7 @@
  * overlapping keys in different orders deadlock; conflicts that still happen are retried.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LogEvent, StoredEvent } from '../../log-event.js';
+import type { AcceptedBatch, StoredEvent } from '../../log-event.js';
 import type { SqlDriver } from '../sql-driver.js';
 import { SqlConflictError } from '../sql-errors.js';
 import type {
@@ -62,10 +62,10 @@ SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
        (SELECT coalesce(sum(n), 0) FROM received)::float8 AS received,
        (SELECT count(*) FROM inserted)::float8 AS inserted`;
 
-/** $1: JSON array of {id, events}. Messages already in the ledger are left out. */
+/** $1: JSON array of {id, body}. Messages already in the ledger are left out. */
 const APPLY_BATCHES_SQL = `
 WITH msgs AS (
-  SELECT m.value->>'id' AS message_id, m.value->'events' AS events, m.ord
+  SELECT m.value->>'id' AS message_id, m.value->'body'->'events' AS events, m.ord
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS m(value, ord)
 ),
 fresh AS (
@@ -77,9 +77,9 @@ fresh AS (
 claimed AS (SELECT msgs.ord, msgs.events FROM msgs JOIN fresh USING (message_id)),
 ${APPLY_TAIL}`;
 
-/** $1: JSON array of events, applied as one message without a ledger row. */
-const APPLY_EVENTS_SQL = `
-WITH claimed AS (SELECT 1::bigint AS ord, $1::jsonb AS events),
+/** $1: a request body as UTF-8 bytes, applied as one message without a ledger row. */
+const APPLY_ACCEPTED_SQL = `
+WITH claimed AS (SELECT 1::bigint AS ord, convert_from($1::bytea, 'UTF8')::jsonb->'events' AS events),
 ${APPLY_TAIL}`;
 
 /** $1: how many inbox messages to claim. Rows other workers hold are skipped, not waited for. */
@@ -105,13 +105,22 @@ interface ApplyRow {
 interface EventRow {
   topic: string;
   event_id: string;
-  timestamp: Date;
+  timestamp: string;
   source: string;
   payload: Record<string, unknown>;
-  processed_at: Date;
+  processed_at: string;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
+
+/** SQL rendering a timestamptz column as ISO 8601 UTC with microseconds. */
+const ISO_UTC = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** Request bodies go to the database as bytes (`bytea`): no re-encoding of the text in Node. */
+function asBytes(body: Buffer | string): Buffer {
+  return typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+}
 
 function toResult(row: ApplyRow | undefined): ApplyResult {
   const messages = row?.messages ?? 0;
@@ -146,19 +155,19 @@ export class PostgresStore implements Store {
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
     if (batches.length === 0) return Promise.resolve(toResult(undefined));
     // The events are already JSON; splice them in rather than parse and serialise them again.
-    const json = `[${batches.map((b) => `{"id":${JSON.stringify(b.id)},"events":${b.eventsJson}}`).join(',')}]`;
+    const json = `[${batches.map((b) => `{"id":${JSON.stringify(b.id)},"body":${b.body}}`).join(',')}]`;
     return this.apply(APPLY_BATCHES_SQL, [json, shard], 'agg_apply_batches');
   }
 
-  applyEvents(events: readonly LogEvent[], shard: number): Promise<ApplyResult> {
-    return this.apply(APPLY_EVENTS_SQL, [JSON.stringify(events), shard], 'agg_apply_events');
+  applyAccepted(batch: AcceptedBatch, shard: number): Promise<ApplyResult> {
+    return this.apply(APPLY_ACCEPTED_SQL, [asBytes(batch.body), shard], 'agg_apply_accepted');
   }
 
   async deadLetter(letter: DeadLetter): Promise<void> {
     await this.driver.query(
       `INSERT INTO dead_letters (message_id, events, reason) VALUES ($1, $2, $3)
        ON CONFLICT (message_id) DO NOTHING`,
-      [letter.messageId, letter.eventsJson, letter.reason],
+      [letter.messageId, letter.body, letter.reason],
     );
   }
 
@@ -170,7 +179,10 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
-    const columns = 'topic, event_id, "timestamp", source, payload, processed_at';
+    // Timestamps are formatted by the database (UTC, microseconds): driver Date parsing loses
+    // the microseconds, and PGlite's misreads years before 100.
+    const columns = `topic, event_id, ${ISO_UTC('"timestamp"')} AS "timestamp", source, payload,
+      ${ISO_UTC('processed_at')} AS processed_at`;
     const rows =
       query.topic === undefined
         ? await this.driver.query<EventRow>(
@@ -187,10 +199,10 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({
       topic: r.topic,
       event_id: r.event_id,
-      timestamp: r.timestamp.toISOString(),
+      timestamp: r.timestamp,
       source: r.source,
       payload: r.payload,
-      processed_at: r.processed_at.toISOString(),
+      processed_at: r.processed_at,
     }));
   }
 
@@ -257,10 +269,11 @@ class SqlInbox implements Inbox {
     private readonly apply: ApplyFn,
   ) {}
 
-  async append(eventsJson: string, eventCount: number): Promise<string> {
+  async append(batch: AcceptedBatch): Promise<string> {
     const rows = await this.driver.query<{ id: string }>(
-      'INSERT INTO inbox (events, event_count) VALUES ($1::jsonb, $2) RETURNING id::text AS id',
-      [eventsJson, eventCount],
+      `INSERT INTO inbox (events, event_count)
+       VALUES (convert_from($1::bytea, 'UTF8')::jsonb->'events', $2) RETURNING id::text AS id`,
+      [asBytes(batch.body), batch.eventCount],
       'agg_inbox_append',
     );
     const id = rows[0]?.id;
@@ -282,12 +295,12 @@ class SqlInbox implements Inbox {
     return this.apply(APPLY_INBOX_SQL, [maxMessages, shard], 'agg_apply_inbox');
   }
 
-  async peek(maxMessages: number): Promise<QueuedBatch[]> {
-    const rows = await this.driver.query<{ id: string; events: string }>(
-      'SELECT id::text AS id, events::text AS events FROM inbox ORDER BY id LIMIT $1',
+  async peekIds(maxMessages: number): Promise<string[]> {
+    const rows = await this.driver.query<{ id: string }>(
+      'SELECT id::text AS id FROM inbox ORDER BY id LIMIT $1',
       [maxMessages],
     );
-    return rows.map((r) => ({ id: r.id, eventsJson: r.events }));
+    return rows.map((r) => r.id);
   }
 
   applyOne(id: string, shard: number): Promise<ApplyResult> {
