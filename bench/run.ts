@@ -35,6 +35,8 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '20' },
     'worker-processes': { type: 'string', default: '1' },
     'worker-concurrency': { type: 'string', default: '2' },
+    'worker-batch-messages': { type: 'string', default: '50' },
+    rate: { type: 'string' },
     'database-url': {
       type: 'string',
       default: process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -204,6 +206,7 @@ async function deploy(
     HOST: '127.0.0.1',
     PORT: String(port),
     WORKER_CONCURRENCY: values['worker-concurrency'],
+    WORKER_BATCH_MESSAGES: values['worker-batch-messages'],
   };
   // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');

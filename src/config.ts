@@ -128,7 +128,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryAfterSeconds: r.integer('RETRY_AFTER_SECONDS', 1, 1, 3600),
     workersEnabled: r.boolean('WORKERS_ENABLED', true),
     workerConcurrency: r.integer('WORKER_CONCURRENCY', 2, 1, 64),
-    workerBatchMessages: r.integer('WORKER_BATCH_MESSAGES', 20, 1, 1000),
+    workerBatchMessages: r.integer('WORKER_BATCH_MESSAGES', 50, 1, 1000),
     workerBlockMs: r.integer('WORKER_BLOCK_MS', 1000, 10, 60_000),
     claimIdleMs: r.integer('CLAIM_IDLE_MS', 30_000, 100, 24 * 3600_000),
     ledgerRetentionMs: r.integer('LEDGER_RETENTION_MS', 3600_000, 1000, 30 * 24 * 3600_000),

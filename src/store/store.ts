@@ -46,8 +46,11 @@ export interface DeadLetter {
 
 /** The store-backed queue: an inbox table drained by the same transaction that applies it. */
 export interface Inbox {
-  /** Durably records one message; resolves with its id once committed. */
-  append(batch: AcceptedBatch): Promise<string>;
+  /**
+   * Durably records messages in one transaction; resolves with their ids, in order, once
+   * committed.
+   */
+  append(batches: readonly AcceptedBatch[]): Promise<string[]>;
   /** Messages and events waiting in the inbox. */
   depth(): Promise<{ messages: number; events: number }>;
   /**

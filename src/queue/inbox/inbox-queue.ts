@@ -32,10 +32,20 @@ export interface InboxQueueOptions {
 /** The backpressure check reads a depth at most this old, so publishing never scans the inbox. */
 const DEPTH_CACHE_MS = 250;
 const IDLE_POLL_MIN_MS = 20;
+/** Most requests written by one inbox insert. */
+const MAX_GROUP = 200;
+
+interface PendingAppend {
+  readonly batch: AcceptedBatch;
+  resolve(id: string): void;
+  reject(error: unknown): void;
+}
 
 export class InboxQueue implements Queue {
   readonly kind = 'inbox' as const;
   private cachedDepth: { value: QueueDepth; at: number } | undefined;
+  private readonly pending: PendingAppend[] = [];
+  private flushing = false;
   private depthInFlight: Promise<QueueDepth> | undefined;
   /** Wakes idle consumers of this process as soon as something is enqueued here. */
   private readonly enqueued = new EventEmitter().setMaxListeners(0);
@@ -52,9 +62,33 @@ export class InboxQueue implements Queue {
         retryAfterSeconds: this.options.retryAfterSeconds,
       });
     }
-    const id = await this.store.inbox.append(batch);
-    this.enqueued.emit('enqueued');
-    return id;
+    return new Promise<string>((resolve, reject) => {
+      this.pending.push({ batch, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  /**
+   * Group commit: requests that arrive while an insert is in flight are written together by the
+   * next one, so under load the inbox takes one transaction for many requests. Each request is
+   * still answered only after its own row is committed.
+   */
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const group = this.pending.splice(0, MAX_GROUP);
+        try {
+          const ids = await this.store.inbox.append(group.map((p) => p.batch));
+          group.forEach((p, i) => p.resolve(ids[i] ?? ''));
+          this.enqueued.emit('enqueued');
+        } catch (error) {
+          for (const p of group) p.reject(error);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   private recentDepth(): Promise<QueueDepth> {
