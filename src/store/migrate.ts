@@ -53,3 +53,14 @@ export async function migrate(driver: SqlDriver): Promise<number[]> {
     return applied;
   });
 }
+
+/** Migrates a freshly opened driver, closing it if that fails, and hands it back. */
+export async function migrated<D extends SqlDriver>(driver: D): Promise<D> {
+  try {
+    await migrate(driver);
+    return driver;
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+}
