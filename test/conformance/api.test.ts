@@ -56,6 +56,12 @@ for (const backend of suiteBackends()) {
         const reply = await request<Record<string, unknown>>(`${base}/health`);
         expect(reply.status).toBe(200);
         expect(reply.body).toMatchObject({ status: 'healthy', database: true, queue: true });
+        // The shared test Redis keeps nothing on disk, and says so.
+        expect(reply.body.queue_durability).toMatch(
+          backend.name.endsWith('redis')
+            ? /^(aof-always|aof-everysec|aof-no|rdb-snapshots|none)$/
+            : new RegExp(`^${backend.name.split('-')[0]}-transaction$`),
+        );
         expect(typeof reply.body.uptime_seconds).toBe('number');
       });
 

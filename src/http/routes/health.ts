@@ -29,6 +29,11 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
       uptime_seconds: { type: 'number' },
       store_backend: { type: 'string' },
       queue_backend: { type: 'string' },
+      queue_durability: {
+        type: 'string',
+        description:
+          'What survives a crash of the queue server: aof-always, aof-everysec, rdb-snapshots, none, or <store>-transaction for the inbox.',
+      },
     },
   } as const;
 
@@ -42,9 +47,13 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
       },
     },
     async (_request, reply) => {
+      let durability = 'unknown';
       const [database, queue] = await Promise.all([
         probe(() => ctx.store.ping()),
-        probe(() => ctx.queue.ping()),
+        probe(async () => {
+          await ctx.queue.ping();
+          durability = (await ctx.queue.durability()).mode;
+        }),
       ]);
       const healthy = database && queue;
       return reply.status(healthy ? 200 : 503).send({
@@ -54,6 +63,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
         uptime_seconds: uptimeSeconds(ctx),
         store_backend: ctx.store.kind,
         queue_backend: ctx.queue.kind,
+        queue_durability: durability,
       });
     },
   );
