@@ -8,10 +8,7 @@ import { RedisStreamsQueue } from './redis-streams/redis-streams-queue.js';
 
 export async function createQueue(config: Config, store: Store, logger: Logger): Promise<Queue> {
   const onWarning = (message: string, error?: unknown) =>
-    logger.warn(
-      error === undefined ? {} : { reason: error instanceof Error ? error.message : String(error) },
-      message,
-    );
+    logger.warn(error instanceof Error ? { reason: error.message } : {}, message);
   if (config.redisUrl === undefined) {
     logger.info({ queue: 'inbox' }, `queue: inbox table in the ${store.kind} store`);
     return new InboxQueue(store, {
