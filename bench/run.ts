@@ -48,6 +48,7 @@ const { values } = parseArgs({
     url: { type: 'string' },
     json: { type: 'boolean', default: false },
     'skip-ceiling': { type: 'boolean', default: false },
+    backlog: { type: 'boolean', default: false },
   },
 });
 
@@ -56,6 +57,8 @@ const dupRate = Number(values['dup-rate']);
 const batch = Number(values.batch);
 const concurrency = Number(values.concurrency);
 const workerProcesses = Number(values['worker-processes']);
+/** Publish everything with no worker running, then start the workers and time the drain. */
+const backlogMode = values.backlog;
 const log = (line: string) => {
   if (!values.json) process.stderr.write(`${line}\n`);
 };
@@ -75,6 +78,8 @@ interface Result {
   p95Ms: number;
   p99Ms: number;
   peakRssMb: number;
+  /** --backlog: what waited before any worker ran; end to end is then the drain alone. */
+  backlog?: { waitingEvents: number; apiPeakRssMb: number; redisUsedMemoryMb: number } | undefined;
   countsExact: boolean;
   retries: number;
 }
@@ -190,6 +195,8 @@ async function pgliteCeiling(events: readonly LogEvent[]): Promise<number> {
 interface Deployment {
   url: string;
   processes: ChildProcess[];
+  /** Starts the worker processes (the API process runs none). */
+  addWorkers(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -216,25 +223,23 @@ async function deploy(
     env.REDIS_URL = values['redis-url'];
     env.REDIS_KEY_PREFIX = redisPrefix;
   }
-  const roles: Record<string, string>[] =
-    backend === 'pglite-inbox'
-      ? [{ ROLE: 'all' }]
-      : [
-          { ROLE: 'api' },
-          ...Array.from({ length: workerProcesses }, (_, i) => ({
-            ROLE: 'worker',
-            INSTANCE_ID: `bench-w${i}`,
-          })),
-        ];
   const processes: ChildProcess[] = [];
-  for (const role of roles) {
+  const launch = (role: Record<string, string>) => {
     const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
       cwd: ROOT,
       env: { ...env, ...role },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     processes.push(child);
-  }
+  };
+  launch({ ROLE: backend === 'pglite-inbox' ? 'all' : 'api' });
+  const addWorkers = async () => {
+    if (backend === 'pglite-inbox') return;
+    for (let i = 0; i < workerProcesses; i++)
+      launch({ ROLE: 'worker', INSTANCE_ID: `bench-w${i}` });
+    // Give worker processes time to join before the clock starts.
+    await sleep(1500);
+  };
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -246,11 +251,10 @@ async function deploy(
     if (Date.now() > deadline) throw new Error('service did not become healthy');
     await sleep(100);
   }
-  // Give worker processes time to join before the clock starts.
-  await sleep(500);
   return {
     url,
     processes,
+    addWorkers,
     async stop() {
       await Promise.all(
         processes.map(
@@ -270,7 +274,15 @@ async function getJson<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
+async function redisUsedMemoryMb(): Promise<number> {
+  const redis = new Redis(values['redis-url']);
+  const info = await redis.info('memory');
+  redis.disconnect();
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0) / 1024 / 1024;
+}
+
 async function runOne(backend: Backend): Promise<Result> {
+  let backlogInfo: Result['backlog'];
   const id = randomUUID().slice(0, 8);
   const workload = makeWorkload({
     total,
@@ -330,12 +342,29 @@ async function runOne(backend: Backend): Promise<Result> {
       log(
         `[${backend}] publishing ${total} events (${workload.duplicates} duplicates), batch ${batch}, ${concurrency} in flight…`,
       );
-      const started = performance.now();
+      if (!backlogMode) await deployment.addWorkers();
+      let started = performance.now();
       const report = await publishEvents(workload.events, {
         url: deployment.url,
         batch,
         concurrency,
+        rate: values.rate === undefined ? undefined : Number(values.rate),
       });
+      if (backlogMode) {
+        const apiRss = peakRss;
+        const queued = await getJson<{ queue_size: number }>(`${deployment.url}/queue/stats`);
+        const redisMemory = await redisUsedMemoryMb();
+        log(
+          `[${backend}] backlog of ${queued.queue_size} events waiting; API process peak RSS ${apiRss.toFixed(0)} MB; Redis used_memory ${redisMemory.toFixed(0)} MB. Starting workers…`,
+        );
+        backlogInfo = {
+          waitingEvents: queued.queue_size,
+          apiPeakRssMb: apiRss,
+          redisUsedMemoryMb: redisMemory,
+        };
+        started = performance.now();
+        await deployment.addWorkers();
+      }
       let stats = { received: 0, unique_processed: 0, duplicate_dropped: 0 };
       for (;;) {
         const queue = await getJson<{ queue_size: number }>(`${deployment.url}/queue/stats`);
@@ -368,6 +397,7 @@ async function runOne(backend: Backend): Promise<Result> {
         p95Ms: quantile(report.latenciesMs, 0.95),
         p99Ms: quantile(report.latenciesMs, 0.99),
         peakRssMb: peakRss,
+        backlog: backlogInfo,
         countsExact,
         retries: report.retries,
       };
@@ -416,5 +446,13 @@ for (const backend of values.backends.split(',') as Backend[]) {
   results.push(await runOne(backend));
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-else process.stdout.write(`${table(results)}\n`);
+else {
+  process.stdout.write(`${table(results)}\n`);
+  for (const r of results) {
+    if (r.backlog === undefined) continue;
+    process.stdout.write(
+      `\n${r.backend} backlog: ${r.backlog.waitingEvents.toLocaleString('en-US')} events waited with no worker running; API process peak RSS ${r.backlog.apiPeakRssMb.toFixed(0)} MB, Redis used_memory ${r.backlog.redisUsedMemoryMb.toFixed(0)} MB; the drain took ${r.endToEndSeconds.toFixed(1)} s (${Math.round(r.endToEndEventsPerSecond).toLocaleString('en-US')} events/s; end-to-end column = drain only)\n`,
+    );
+  }
+}
 process.exit(results.every((r) => r.countsExact) ? 0 : 1);
