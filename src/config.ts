@@ -27,6 +27,11 @@ export interface Config {
   readonly queueMaxEvents: number;
   readonly retryAfterSeconds: number;
   readonly workersEnabled: boolean;
+  /**
+   * With ROLE=all: worker processes to fork beside the API process (0 = workers run inside it).
+   * `auto` is 1 on PostgreSQL, so one `npm start` uses two cores; PGlite needs 0.
+   */
+  readonly workerProcesses: number;
   readonly workerConcurrency: number;
   /** Queue messages (one per publish request) a worker applies in one transaction. */
   readonly workerBatchMessages: number;
@@ -112,7 +117,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 /** Reads and validates the configuration; throws ConfigError listing every bad value. */
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
-  const config: Config = {
+  const config: { -readonly [K in keyof Config]: Config[K] } = {
     role: r.oneOf<Role>('ROLE', 'all', ['api', 'worker', 'all']),
     host: r.string('HOST', '0.0.0.0'),
     port: r.integer('PORT', 8080, 0, 65535),
@@ -127,6 +132,7 @@ export function loadConfig(env: Env = process.env): Config {
     queueMaxEvents: r.integer('QUEUE_MAX_EVENTS', 2_000_000, 1, 1_000_000_000),
     retryAfterSeconds: r.integer('RETRY_AFTER_SECONDS', 1, 1, 3600),
     workersEnabled: r.boolean('WORKERS_ENABLED', true),
+    workerProcesses: 0,
     workerConcurrency: r.integer('WORKER_CONCURRENCY', 2, 1, 64),
     workerBatchMessages: r.integer('WORKER_BATCH_MESSAGES', 50, 1, 1000),
     workerBlockMs: r.integer('WORKER_BLOCK_MS', 1000, 10, 60_000),
@@ -135,6 +141,18 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: r.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
   };
+  const processes = env.WORKER_PROCESSES?.trim() ?? '';
+  if (processes === '' || processes === 'auto') {
+    config.workerProcesses =
+      config.databaseUrl !== undefined && config.role === 'all' && config.workersEnabled ? 1 : 0;
+  } else {
+    config.workerProcesses = r.integer('WORKER_PROCESSES', 0, 0, 64);
+    if (config.workerProcesses > 0 && config.databaseUrl === undefined) {
+      r.problems.push(
+        'WORKER_PROCESSES needs DATABASE_URL: the embedded PGlite store belongs to one process',
+      );
+    }
+  }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

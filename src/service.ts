@@ -11,6 +11,7 @@ import type { Queue } from './queue/queue.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { WorkerPool } from './worker/worker-pool.js';
+import { WorkerProcesses } from './worker/worker-processes.js';
 
 export interface Service {
   readonly store: Store;
@@ -33,7 +34,11 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     throw error;
   }
 
-  const runWorkers = config.role !== 'api' && config.workersEnabled;
+  const forked =
+    config.role === 'all' && config.workersEnabled && config.workerProcesses > 0
+      ? new WorkerProcesses(config.workerProcesses, config.instanceId, logger)
+      : undefined;
+  const runWorkers = config.role !== 'api' && config.workersEnabled && forked === undefined;
   const workers = runWorkers
     ? new WorkerPool(queue, logger, {
         concurrency: config.workerConcurrency,
@@ -50,15 +55,23 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         store,
         queue,
         startedAt: Date.now(),
-        workers: () => ({ running: workers?.running ?? 0, enabled: workers !== undefined }),
+        workers: () => ({
+          running: (workers?.running ?? 0) + (forked?.alive ?? 0) * config.workerConcurrency,
+          enabled: workers !== undefined || forked !== undefined,
+        }),
       },
       logger,
     );
     url = await app.listen({ host: config.host, port: config.port });
   }
   workers?.start();
+  forked?.start();
   logger.info(
-    { url, workers: workers === undefined ? 0 : config.workerConcurrency },
+    {
+      url,
+      workers: workers === undefined ? 0 : config.workerConcurrency,
+      workerProcesses: forked === undefined ? 0 : config.workerProcesses,
+    },
     'log aggregator started',
   );
 
@@ -69,10 +82,12 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       let clean = true;
       // Stop accepting first: in-flight requests finish and are answered.
       if (app !== undefined) await app.close();
-      if (workers !== undefined) {
-        clean = await workers.stop(Math.max(0, deadline - Date.now()));
-        if (!clean) logger.warn('workers did not finish in time; their batches stay queued');
-      }
+      const [inProcess, children] = await Promise.all([
+        workers?.stop(Math.max(0, deadline - Date.now())) ?? true,
+        forked?.stop(Math.max(0, deadline - Date.now())) ?? true,
+      ]);
+      clean = inProcess && children;
+      if (!clean) logger.warn('workers did not finish in time; their batches stay queued');
       await queue.close();
       await store.close();
       return clean;

@@ -54,7 +54,13 @@ export interface TestResources {
 
 export async function createResources(backend: BackendName): Promise<TestResources> {
   const id = randomUUID().slice(0, 8);
-  const env: Record<string, string> = { LOG_LEVEL: 'warn', HOST: '127.0.0.1', PORT: '0' };
+  // Workers run inside the service under test unless a test asks for worker processes.
+  const env: Record<string, string> = {
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    WORKER_PROCESSES: '0',
+  };
   const cleanups: (() => Promise<void>)[] = [];
   let databaseUrl: string | undefined;
   let redisKeyPrefix: string | undefined;

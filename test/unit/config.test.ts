@@ -36,6 +36,18 @@ describe('loadConfig', () => {
     });
   });
 
+  it('forks one worker process by default on PostgreSQL only', () => {
+    expect(loadConfig({}).workerProcesses).toBe(0);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/x' }).workerProcesses).toBe(1);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/x', ROLE: 'api' }).workerProcesses).toBe(0);
+    expect(
+      loadConfig({ DATABASE_URL: 'postgres://db/x', WORKER_PROCESSES: '3' }).workerProcesses,
+    ).toBe(3);
+    expect(() => loadConfig({ WORKER_PROCESSES: '2' })).toThrow(
+      /WORKER_PROCESSES needs DATABASE_URL/,
+    );
+  });
+
   it('lists every bad value at once', () => {
     let error: unknown;
     try {

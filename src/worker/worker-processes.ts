@@ -1,0 +1,73 @@
+/**
+ * Worker processes forked beside the API process (WORKER_PROCESSES), so a single `npm start` uses
+ * more than one core. Each child is this same program with ROLE=worker; one that dies is started
+ * again; `stop` passes SIGTERM on and waits, then kills what is left.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+
+const ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
+const RESTART_DELAY_MS = 1000;
+
+export class WorkerProcesses {
+  private readonly children = new Map<number, ChildProcess>();
+  private stopping = false;
+
+  constructor(
+    private readonly count: number,
+    private readonly instanceId: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Children currently alive. */
+  get alive(): number {
+    return this.children.size;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.count; i++) this.spawn(i);
+  }
+
+  private spawn(index: number): void {
+    const child = fork(ENTRY, [], {
+      env: {
+        ...process.env,
+        ROLE: 'worker',
+        WORKER_PROCESSES: '0',
+        INSTANCE_ID: `${this.instanceId}-w${index}`,
+      },
+      stdio: 'inherit',
+    });
+    this.children.set(index, child);
+    child.once('exit', (code, signal) => {
+      this.children.delete(index);
+      if (this.stopping) return;
+      this.logger.error({ worker: index, code, signal }, 'worker process died; starting it again');
+      setTimeout(() => {
+        if (!this.stopping) this.spawn(index);
+      }, RESTART_DELAY_MS).unref();
+    });
+  }
+
+  /** Asks every child to finish its batch and exit; resolves true if all did within the time. */
+  async stop(timeoutMs: number): Promise<boolean> {
+    this.stopping = true;
+    const exits = [...this.children.values()].map(
+      (child) =>
+        new Promise<boolean>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve(true);
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve(false);
+          }, timeoutMs);
+          child.once('exit', (code) => {
+            clearTimeout(timer);
+            resolve(code === 0);
+          });
+          child.kill('SIGTERM');
+        }),
+    );
+    return (await Promise.all(exits)).every(Boolean);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * One `npm start` on PostgreSQL forks a worker process beside the API process (WORKER_PROCESSES
+ * defaults to 1 there), so the service uses two cores; SIGTERM stops both, and a worker process
+ * that dies is started again without losing anything.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeWorkload } from '../../src/cli/workload.js';
+import { publishAll, request, waitForDrain } from '../helpers/http.js';
+import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
+import { createResources, suiteBackends, type TestResources } from '../helpers/test-service.js';
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there is none
+  }
+}
+
+for (const backend of suiteBackends((b) => b.startsWith('postgres'))) {
+  describe.skipIf(backend.skip !== undefined)(
+    `worker processes on ${backend.name}${backend.skip ? ` (SKIPPED: ${backend.skip})` : ''}`,
+    () => {
+      let resources: TestResources | undefined;
+      let service: ServiceProcess | undefined;
+      afterEach(async () => {
+        await service?.stop('SIGKILL');
+        await resources?.dispose();
+      });
+
+      it('forks a worker process by default, survives its death, and stops it on SIGTERM', async () => {
+        resources = await createResources(backend.name);
+        const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '1000' };
+        delete env.WORKER_PROCESSES;
+        service = await spawnService(env);
+        const pid = service.child.pid ?? 0;
+        let workers: number[] = [];
+        for (let i = 0; i < 50 && workers.length === 0; i++) {
+          workers = childrenOf(pid);
+          await sleep(100);
+        }
+        expect(workers).toHaveLength(1);
+        const q = await request<{ worker_count: number; workers_enabled: boolean }>(
+          `${service.url}/queue/stats`,
+        );
+        expect(q.body).toMatchObject({ worker_count: 2, workers_enabled: true });
+
+        const topic = `t-${randomUUID().slice(0, 8)}`;
+        const w = makeWorkload({ total: 4000, dupRate: 0.35, topics: [topic], idPrefix: topic });
+        const publishing = publishAll(service.url, w.events, { batch: 50, concurrency: 4 });
+        await sleep(100);
+        process.kill(workers[0] ?? 0, 'SIGKILL');
+        await publishing;
+        const s = await waitForDrain(service.url, w.events.length, 60_000);
+        expect(s).toMatchObject({ unique_processed: w.unique, duplicate_dropped: w.duplicates });
+        const restarted = childrenOf(pid);
+        expect(restarted).toHaveLength(1);
+        expect(restarted[0]).not.toBe(workers[0]);
+
+        expect(await service.stop('SIGTERM')).toBe(0);
+        await sleep(200);
+        expect(childrenOf(pid)).toEqual([]);
+        for (const child of restarted) {
+          expect(() => process.kill(child, 0)).toThrow();
+        }
+      });
+    },
+  );
+}
