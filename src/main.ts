@@ -4,7 +4,7 @@
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { startService } from './service.js';
+import { startService, type Service } from './service.js';
 
 let config: Config;
 try {
@@ -19,34 +19,52 @@ try {
 
 const logger = pino({ level: config.logLevel, base: { pid: process.pid, role: config.role } });
 
+let service: Service | undefined;
+let signals = 0;
+
+function stop(signal: NodeJS.Signals): void {
+  signals++;
+  if (signals > 1) {
+    logger.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  if (service === undefined) {
+    // Still starting: nothing was accepted yet, so there is nothing to finish.
+    logger.info({ signal }, 'stopping before the start completed');
+    process.exit(0);
+  }
+  logger.info({ signal }, 'stopping: no new requests, finishing the batches in hand');
+  const force = setTimeout(() => {
+    logger.error('shutdown timed out');
+    process.exit(1);
+  }, config.shutdownTimeoutMs + 2000);
+  force.unref();
+  service.stop().then(
+    (clean) => {
+      logger.info({ clean }, 'stopped');
+      process.exit(clean ? 0 : 1);
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    },
+  );
+}
+
+// Handlers come first, so a signal during the start is not lost.
+process.on('SIGTERM', stop);
+if (process.send === undefined) {
+  process.on('SIGINT', stop);
+} else {
+  // A worker process forked by the API process: Ctrl-C reaches the whole process group, and the
+  // parent passes SIGTERM on itself; if the parent dies (even by kill -9) the IPC channel closes,
+  // and the worker stops instead of running on as an orphan.
+  process.on('SIGINT', () => undefined);
+  process.on('disconnect', () => stop('SIGTERM'));
+}
+
 try {
-  const service = await startService(config, logger);
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'stopping: no new requests, finishing the batches in hand');
-    const force = setTimeout(() => {
-      logger.error('shutdown timed out');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 2000);
-    force.unref();
-    service.stop().then(
-      (clean) => {
-        logger.info({ clean }, 'stopped');
-        process.exit(clean ? 0 : 1);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  service = await startService(config, logger);
 } catch (error) {
   logger.fatal({ err: error }, 'could not start');
   process.exit(1);

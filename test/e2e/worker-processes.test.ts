@@ -5,12 +5,23 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeWorkload } from '../../src/cli/workload.js';
 import { publishAll, request, waitForDrain } from '../helpers/http.js';
 import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { createResources, suiteBackends, type TestResources } from '../helpers/test-service.js';
+
+/** Alive and not a zombie (an exited child whose dead parent's reaper has not collected it). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}
 
 function childrenOf(pid: number): number[] {
   try {
@@ -73,9 +84,34 @@ for (const backend of postgresBackends) {
         expect(await service.stop('SIGTERM')).toBe(0);
         await sleep(200);
         expect(childrenOf(pid)).toEqual([]);
-        for (const child of restarted) {
-          expect(() => process.kill(child, 0)).toThrow();
+        for (const child of restarted) expect(isRunning(child)).toBe(false);
+      });
+
+      it('a worker process does not outlive an API process killed with -9', async () => {
+        resources = await createResources(backend.name);
+        const env: Record<string, string> = { ...resources.env };
+        delete env.WORKER_PROCESSES;
+        service = await spawnService(env);
+        const pid = service.child.pid ?? 0;
+        let workers: number[] = [];
+        for (let i = 0; i < 50 && workers.length === 0; i++) {
+          workers = childrenOf(pid);
+          await sleep(100);
         }
+        expect(workers).toHaveLength(1);
+        expect(await service.stop('SIGKILL')).toBe('SIGKILL');
+        let alive = true;
+        for (let i = 0; i < 100 && alive; i++) {
+          await sleep(100);
+          alive = isRunning(workers[0] ?? 0);
+        }
+        let stat = '';
+        try {
+          stat = readFileSync(`/proc/${workers[0]}/stat`, 'utf8');
+        } catch {
+          stat = 'gone';
+        }
+        expect(alive, `${stat}\n${service.output().slice(-2000)}`).toBe(false);
       });
     },
   );
