@@ -34,6 +34,8 @@ const DEPTH_CACHE_MS = 250;
 const IDLE_POLL_MIN_MS = 20;
 /** Most requests written by one inbox insert. */
 const MAX_GROUP = 200;
+/** Most body bytes written by one inbox insert (a request may be up to MAX_BODY_BYTES). */
+const MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
 interface PendingAppend {
   readonly batch: AcceptedBatch;
@@ -77,7 +79,15 @@ export class InboxQueue implements Queue {
     this.flushing = true;
     try {
       while (this.pending.length > 0) {
-        const group = this.pending.splice(0, MAX_GROUP);
+        let take = 0;
+        let bytes = 0;
+        while (take < this.pending.length && take < MAX_GROUP) {
+          bytes += Buffer.byteLength(this.pending[take]?.batch.body ?? '');
+          // Always take at least one request, however large.
+          if (take > 0 && bytes > MAX_GROUP_BYTES) break;
+          take++;
+        }
+        const group = this.pending.splice(0, take);
         try {
           const ids = await this.store.inbox.append(group.map((p) => p.batch));
           group.forEach((p, i) => p.resolve(ids[i] ?? ''));
