@@ -61,6 +61,8 @@ if (process.send === undefined) {
   // and the worker stops instead of running on as an orphan.
   process.on('SIGINT', () => undefined);
   process.on('disconnect', () => stop('SIGTERM'));
+  // The parent may have died while this process was still loading its modules.
+  if (!process.connected) stop('SIGTERM');
 }
 
 try {

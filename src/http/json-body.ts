@@ -56,8 +56,10 @@ function walk(value: unknown, path: string, out: ErrorDetail[]): void {
   } else if (typeof value === 'object' && value !== null) {
     for (const [key, item] of Object.entries(value)) {
       const keyReason = badString(key);
-      if (keyReason !== undefined) out.push({ field: `${path} (a key)`, reason: keyReason });
-      walk(item, `${path}.${key}`, out);
+      if (keyReason !== undefined) {
+        out.push({ field: `${path === '' ? 'body' : path} (a key)`, reason: keyReason });
+      }
+      walk(item, path === '' ? key : `${path}.${key}`, out);
     }
   }
 }
@@ -66,9 +68,8 @@ function walk(value: unknown, path: string, out: ErrorDetail[]): void {
 export function assertStorableText(body: object): void {
   if (!flagged.has(body)) return;
   const details: ErrorDetail[] = [];
-  walk(body, 'body', details);
+  walk(body, '', details);
   if (details.length === 0) return;
-  for (const d of details) (d as { field: string }).field = d.field.replace(/^body\.?/, '');
   throw new AggregatorError(
     'AGG_ERR_VALIDATION',
     details.map((d) => `${d.field} ${d.reason}`).join('; '),

@@ -23,6 +23,16 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** The worker processes `pid` has forked, once there are any (waits up to 5 s). */
+async function forkedWorkers(pid: number): Promise<number[]> {
+  for (let i = 0; i < 50; i++) {
+    const children = childrenOf(pid);
+    if (children.length > 0) return children;
+    await sleep(100);
+  }
+  return [];
+}
+
 function childrenOf(pid: number): number[] {
   try {
     return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
@@ -58,11 +68,7 @@ for (const backend of postgresBackends) {
         delete env.WORKER_PROCESSES;
         service = await spawnService(env);
         const pid = service.child.pid ?? 0;
-        let workers: number[] = [];
-        for (let i = 0; i < 50 && workers.length === 0; i++) {
-          workers = childrenOf(pid);
-          await sleep(100);
-        }
+        const workers = await forkedWorkers(pid);
         expect(workers).toHaveLength(1);
         const q = await request<{ worker_count: number; workers_enabled: boolean }>(
           `${service.url}/queue/stats`,
@@ -93,11 +99,7 @@ for (const backend of postgresBackends) {
         delete env.WORKER_PROCESSES;
         service = await spawnService(env);
         const pid = service.child.pid ?? 0;
-        let workers: number[] = [];
-        for (let i = 0; i < 50 && workers.length === 0; i++) {
-          workers = childrenOf(pid);
-          await sleep(100);
-        }
+        const workers = await forkedWorkers(pid);
         expect(workers).toHaveLength(1);
         expect(await service.stop('SIGKILL')).toBe('SIGKILL');
         let alive = true;

@@ -150,7 +150,7 @@ describe.skipIf(skip)(
       expect(s.unique_processed).toBe(100);
     });
 
-    it('maintenance prunes ledger rows of settled messages only', async () => {
+    it('maintenance prunes the ledger rows of settled messages', async () => {
       const { resources, api } = await setup();
       const topic = `t-${randomUUID().slice(0, 8)}`;
       const w = makeWorkload({ total: 100, dupRate: 0, topics: [topic], idPrefix: topic });

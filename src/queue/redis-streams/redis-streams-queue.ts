@@ -394,33 +394,30 @@ class RedisStreamConsumer implements QueueConsumer {
       }
     }
     if (this.ownPendingFirst) {
-      const reply = (await this.redis.call(
-        'XREADGROUP',
-        'GROUP',
-        group,
-        this.name,
-        'COUNT',
-        count,
-        'STREAMS',
-        stream,
-        '0',
-      )) as [string, unknown][] | null;
-      const own = parseEntries(reply?.[0]?.[1]);
+      const own = await this.readGroup('0', []);
       if (own.entries.length > 0 || own.gone.length > 0) return own;
       this.ownPendingFirst = false;
     }
+    return this.readGroup('>', ['BLOCK', this.options.blockMs]);
+  }
+
+  /** XREADGROUP from `from`: '0' re-reads this consumer's pending entries, '>' takes new ones. */
+  private async readGroup(
+    from: '0' | '>',
+    block: (string | number)[],
+  ): Promise<{ entries: Entry[]; gone: string[] }> {
+    const { stream, group } = this.queue.keys;
     const reply = (await this.redis.call(
       'XREADGROUP',
       'GROUP',
       group,
       this.name,
       'COUNT',
-      count,
-      'BLOCK',
-      this.options.blockMs,
+      this.options.batchMessages,
+      ...block,
       'STREAMS',
       stream,
-      '>',
+      from,
     )) as [string, unknown][] | null;
     return parseEntries(reply?.[0]?.[1]);
   }
