@@ -1,6 +1,6 @@
 /**
  * Process entry: read the configuration, start the roles it names, stop cleanly on SIGTERM or
- * SIGINT (a second signal exits at once).
+ * SIGINT (a second signal exits at once, except in a forked worker).
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
@@ -22,8 +22,13 @@ const logger = pino({ level: config.logLevel, base: { pid: process.pid, role: co
 let service: Service | undefined;
 let signals = 0;
 
+const forked = process.send !== undefined;
+
 function stop(signal: NodeJS.Signals): void {
   signals++;
+  // A forked worker hears of one shutdown several ways (the parent's SIGTERM, a signal to the
+  // whole process group, the channel closing); only the first counts, the timeout bounds it.
+  if (forked && signals > 1) return;
   if (signals > 1) {
     logger.warn({ signal }, 'second signal: exiting now');
     process.exit(1);
@@ -53,13 +58,15 @@ function stop(signal: NodeJS.Signals): void {
 
 // Handlers come first, so a signal during the start is not lost.
 process.on('SIGTERM', stop);
-if (process.send === undefined) {
+if (!forked) {
   process.on('SIGINT', stop);
 } else {
   // A worker process forked by the API process: Ctrl-C reaches the whole process group, and the
   // parent passes SIGTERM on itself; if the parent dies (even by kill -9) the IPC channel closes,
   // and the worker stops instead of running on as an orphan.
   process.on('SIGINT', () => undefined);
+  // A failed message to the parent would otherwise throw from the channel as an uncaught error.
+  process.on('error', (error) => logger.warn({ err: error }, 'parent channel error'));
   process.on('disconnect', () => stop('SIGTERM'));
   // The parent may have died while this process was still loading its modules.
   if (!process.connected) stop('SIGTERM');

@@ -38,8 +38,17 @@ export function normalizeTimestamp(text: string): string | undefined {
     offset = `${sign}${oh}:${om ?? '00'}`;
   }
   const normalized = `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction ?? ''}${offset}`;
-  // An offset can push the instant out of years 1–9999 (UTC), which clients could not read back.
-  const instant = Date.parse(normalized);
+  // An offset, or a fraction the database rounds to microseconds, can push the instant out of
+  // years 1–9999 (UTC), which clients could not read back.
+  const wholeSeconds = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${offset}`);
+  const instant = wholeSeconds + (roundsUpToNextSecond(fraction) ? 1000 : 0);
   if (!(instant >= FIRST_INSTANT && instant < END_INSTANT)) return undefined;
   return normalized;
+}
+
+/** True for a fraction such as `.9999996` that PostgreSQL rounds to microseconds as a whole second. */
+function roundsUpToNextSecond(fraction: string | undefined): boolean {
+  return (
+    fraction !== undefined && Math.round(Number(fraction.slice(1, 8).padEnd(7, '0')) / 10) >= 1e6
+  );
 }

@@ -1,13 +1,15 @@
 /**
  * The JSON body parser. On top of Fastify's (which guards against prototype poisoning) it refuses
- * bytes that are not UTF-8, keeps the raw bytes of each body (the queue stores them as they
- * arrived, so an accepted batch is never serialised again), and it flags bodies whose text contains `\u0000` or a surrogate escape:
+ * bytes that are not UTF-8 and JSON that PostgreSQL could not store (json-limits.ts), keeps the
+ * raw bytes of each body (the queue stores them as they arrived, without a byte order mark, so an
+ * accepted batch is never serialised again), and it flags bodies whose text contains `\u0000` or a surrogate escape:
  * PostgreSQL cannot store NUL or a lone surrogate in JSONB or text, so such events must be refused
  * at the door, never queued. Only flagged bodies are walked, which keeps the common path cheap.
  */
 import { isUtf8 } from 'node:buffer';
 import type { FastifyBodyParser, FastifyInstance } from 'fastify';
 import { AggregatorError, type ErrorDetail } from '../errors.js';
+import { jsonLimitProblem } from './json-limits.js';
 
 const SUSPICIOUS_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -17,22 +19,60 @@ const rawBodies = new WeakMap<object, Buffer>();
 export function registerJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  const parser: FastifyBodyParser<Buffer> = (request, buffer, done) => {
-    if (!isUtf8(buffer)) {
+  const parser: FastifyBodyParser<Buffer> = (request, received, done) => {
+    if (!isUtf8(received)) {
       done(new AggregatorError('AGG_ERR_BAD_JSON', 'The request body is not valid UTF-8'));
       return;
     }
+    // A byte order mark is allowed before JSON text but is not JSON: the stored bytes go without.
+    const buffer = hasByteOrderMark(received) ? received.subarray(3) : received;
     const text = buffer.toString('utf8');
     void parseJson(request, text, (error, value) => {
-      if (error === null && typeof value === 'object' && value !== null) {
+      if (error !== null) {
+        done(explainParseError(text, error), undefined);
+        return;
+      }
+      const problem = jsonLimitProblem(buffer);
+      if (problem !== undefined) {
+        done(
+          new AggregatorError('AGG_ERR_VALIDATION', `body: ${problem}`, [
+            { field: 'body', reason: problem },
+          ]),
+          undefined,
+        );
+        return;
+      }
+      if (typeof value === 'object' && value !== null) {
         rawBodies.set(value as object, buffer);
         if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(value as object);
       }
-      done(error, value);
+      done(null, value);
     });
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
   app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'buffer' }, parser);
+}
+
+/** Fastify's parse errors say only "not valid JSON"; the client is told where, or why. */
+function explainParseError(text: string, error: Error): Error {
+  if (text.trim() === '') return error;
+  try {
+    JSON.parse(text);
+  } catch (syntax) {
+    return new AggregatorError(
+      'AGG_ERR_BAD_JSON',
+      `The request body is not valid JSON: ${(syntax as Error).message}`,
+    );
+  }
+  // It is JSON, so the parser refused a key that could poison object prototypes.
+  return new AggregatorError(
+    'AGG_ERR_BAD_JSON',
+    'The request body has a "__proto__" or "constructor.prototype" key, which is refused',
+  );
+}
+
+function hasByteOrderMark(bytes: Buffer): boolean {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
 }
 
 /** The bytes a parsed JSON body was parsed from. */

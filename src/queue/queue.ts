@@ -89,3 +89,28 @@ export function shardFor(name: string): number {
   for (let i = 0; i < name.length; i++) hash = (hash * 31 + name.charCodeAt(i)) | 0;
   return Math.abs(hash) % 64;
 }
+
+/**
+ * Most body bytes written or applied by one statement. A request may be up to MAX_BODY_BYTES, so
+ * a count limit alone could build a statement of hundreds of megabytes.
+ */
+export const MAX_GROUP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * How many of `items`, from the front, fit in one statement: at most `maxCount` and
+ * MAX_GROUP_BYTES, and always at least one, however large.
+ */
+export function groupSize<T>(
+  items: readonly T[],
+  maxCount: number,
+  bytesOf: (item: T) => number,
+): number {
+  let take = 0;
+  let bytes = 0;
+  while (take < items.length && take < maxCount) {
+    bytes += bytesOf(items[take] as T);
+    if (take > 0 && bytes > MAX_GROUP_BYTES) break;
+    take++;
+  }
+  return take;
+}

@@ -13,6 +13,8 @@ describe('normalizeTimestamp', () => {
     ['2024-02-29T00:00:00Z', '2024-02-29T00:00:00Z'],
     ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00Z'],
     ['9999-12-31T23:59:59Z', '9999-12-31T23:59:59Z'],
+    ['9999-12-31T23:59:59.999999Z', '9999-12-31T23:59:59.999999Z'],
+    ['9999-12-31T23:59:59.9999994Z', '9999-12-31T23:59:59.9999994Z'],
   ])('accepts %s as %s', (input, expected) => {
     expect(normalizeTimestamp(input)).toBe(expected);
   });
@@ -37,6 +39,9 @@ describe('normalizeTimestamp', () => {
     ' 2024-05-01T12:00:00Z',
     '9999-12-31T23:59:59-15:00',
     '0001-01-01T00:00:00+01:00',
+    // PostgreSQL rounds to microseconds: these would be stored as year 10000.
+    '9999-12-31T23:59:59.9999995Z',
+    '9999-12-31T23:59:59.999999999Z',
   ])('refuses %j', (input) => {
     expect(normalizeTimestamp(input)).toBeUndefined();
   });

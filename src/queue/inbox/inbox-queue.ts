@@ -12,6 +12,7 @@ import type { Store } from '../../store/store.js';
 import {
   addResults,
   EMPTY_RESULT,
+  groupSize,
   shardFor,
   type ConsumeResult,
   type DurabilityInfo,
@@ -34,8 +35,6 @@ const DEPTH_CACHE_MS = 250;
 const IDLE_POLL_MIN_MS = 20;
 /** Most requests written by one inbox insert. */
 const MAX_GROUP = 200;
-/** Most body bytes written by one inbox insert (a request may be up to MAX_BODY_BYTES). */
-const MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
 interface PendingAppend {
   readonly batch: AcceptedBatch;
@@ -79,25 +78,29 @@ export class InboxQueue implements Queue {
     this.flushing = true;
     try {
       while (this.pending.length > 0) {
-        let take = 0;
-        let bytes = 0;
-        while (take < this.pending.length && take < MAX_GROUP) {
-          bytes += Buffer.byteLength(this.pending[take]?.batch.body ?? '');
-          // Always take at least one request, however large.
-          if (take > 0 && bytes > MAX_GROUP_BYTES) break;
-          take++;
-        }
-        const group = this.pending.splice(0, take);
-        try {
-          const ids = await this.store.inbox.append(group.map((p) => p.batch));
-          group.forEach((p, i) => p.resolve(ids[i] ?? ''));
-          this.enqueued.emit('enqueued');
-        } catch (error) {
-          for (const p of group) p.reject(error);
-        }
+        const take = groupSize(this.pending, MAX_GROUP, (p) => p.batch.body.length);
+        await this.appendGroup(this.pending.splice(0, take));
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /**
+   * Writes a group in one insert. Should the database refuse the data of one request, the group
+   * is written again one request at a time, so only the request it refuses fails.
+   */
+  private async appendGroup(group: readonly PendingAppend[]): Promise<void> {
+    try {
+      const ids = await this.store.inbox.append(group.map((p) => p.batch));
+      group.forEach((p, i) => p.resolve(ids[i] ?? ''));
+      this.enqueued.emit('enqueued');
+    } catch (error) {
+      if (group.length > 1 && error instanceof StoreRejectedError) {
+        for (const p of group) await this.appendGroup([p]);
+        return;
+      }
+      for (const p of group) p.reject(error);
     }
   }
 

@@ -13,6 +13,7 @@ import type { QueuedBatch, Store } from '../../store/store.js';
 import {
   addResults,
   EMPTY_RESULT,
+  groupSize,
   shardFor,
   type ConsumeResult,
   type DurabilityInfo,
@@ -97,15 +98,22 @@ interface Entry extends QueuedBatch {
 
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out/i.test(
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out|^BUSY|TRYAGAIN|CLUSTERDOWN/i.test(
     `${error.message} ${String((error as { code?: string }).code ?? '')}`,
   );
 }
 
 /** The one place Redis failures become the registry's errors. */
-function mapRedisError(error: unknown): Error {
+function mapRedisError(error: unknown, retryAfterSeconds = 1): Error {
   if (error instanceof AggregatorError) return error;
   if (isConnectionError(error)) return new QueueUnavailableError(error);
+  // Redis at its maxmemory refuses writes: for a publisher that is a full queue.
+  if (error instanceof Error && error.message.startsWith('OOM')) {
+    return new AggregatorError('AGG_ERR_QUEUE_FULL', 'Redis is out of memory; retry later', [], {
+      cause: error,
+      retryAfterSeconds,
+    });
+  }
   return error instanceof Error ? error : new Error(String(error));
 }
 
@@ -194,7 +202,7 @@ export class RedisStreamsQueue implements Queue {
         batch.body,
       );
     } catch (error) {
-      throw mapRedisError(error);
+      throw mapRedisError(error, this.options.retryAfterSeconds);
     }
     if (id === null) {
       throw new AggregatorError('AGG_ERR_QUEUE_FULL', undefined, [], {
@@ -358,11 +366,17 @@ class RedisStreamConsumer implements QueueConsumer {
     }
     // Entries deleted while pending carry nothing to apply; acknowledging clears them.
     if (batch.gone.length > 0) await this.queue.ack(batch.gone.map((id) => ({ id, count: 0 })));
-    if (batch.entries.length === 0) return EMPTY_RESULT;
+    let total = EMPTY_RESULT;
     try {
-      const result = await this.apply(batch.entries);
-      await this.queue.ack(batch.entries);
-      return result;
+      // Large messages are applied in several statements, each acknowledged after its commit.
+      for (let rest = batch.entries; rest.length > 0;) {
+        const take = groupSize(rest, rest.length, (e) => e.body.length);
+        const chunk = rest.slice(0, take);
+        rest = rest.slice(take);
+        total = addResults(total, await this.apply(chunk));
+        await this.queue.ack(chunk);
+      }
+      return total;
     } catch (error) {
       this.ownPendingFirst = true;
       throw error;
@@ -427,23 +441,26 @@ class RedisStreamConsumer implements QueueConsumer {
    * by one so that only the refused ones go to the dead-letter table.
    */
   private async apply(entries: Entry[]): Promise<ConsumeResult> {
+    // Stream ids are unique within one stream only: the ledger knows a message by both.
+    const { stream } = this.queue.keys;
+    const messages = entries.map((e) => ({ id: `${stream}/${e.id}`, body: e.body }));
     try {
-      return { ...(await this.store.applyBatches(entries, this.shard)), deadLettered: 0 };
+      return { ...(await this.store.applyBatches(messages, this.shard)), deadLettered: 0 };
     } catch (error) {
       if (!(error instanceof StoreRejectedError)) throw error;
     }
     let total = EMPTY_RESULT;
-    for (const entry of entries) {
+    for (const message of messages) {
       try {
-        total = addResults(total, await this.store.applyBatches([entry], this.shard));
+        total = addResults(total, await this.store.applyBatches([message], this.shard));
       } catch (error) {
         if (!(error instanceof StoreRejectedError)) throw error;
         await this.store.deadLetter({
-          messageId: entry.id,
-          body: entry.body,
+          messageId: message.id,
+          body: message.body,
           reason: error.message,
         });
-        this.options.onWarning?.(`message ${entry.id} moved to dead letters`, error);
+        this.options.onWarning?.(`message ${message.id} moved to dead letters`, error);
         total = addResults(total, { ...EMPTY_RESULT, deadLettered: 1 });
       }
     }
