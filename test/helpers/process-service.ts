@@ -19,6 +19,18 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Process groups started here and still running: killed if the test process exits first. */
+const liveGroups = new Set<number>();
+process.once('exit', () => {
+  for (const pgid of liveGroups) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
 export interface ServiceProcess {
   readonly url: string;
   readonly child: ChildProcess;
@@ -26,18 +38,35 @@ export interface ServiceProcess {
   output(): string;
   /** Sends `signal` and resolves with the exit code (or the signal name). */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
+  /**
+   * Sends `signal` to the whole process group (the service and the worker processes it forked)
+   * and resolves with the service's exit code (or the signal name). Needs `ownProcessGroup`.
+   */
+  stopGroup(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
 export async function spawnService(
   env: Record<string, string>,
-  options: { port?: number; readyTimeoutMs?: number; waitForHealth?: boolean } = {},
+  options: {
+    port?: number;
+    readyTimeoutMs?: number;
+    waitForHealth?: boolean;
+    /** Starts the service as the leader of a process group of its own (see `stopGroup`). */
+    ownProcessGroup?: boolean;
+  } = {},
 ): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, ['dist/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.ownProcessGroup === true,
   });
+  if (options.ownProcessGroup === true && child.pid !== undefined) {
+    const pgid = child.pid;
+    liveGroups.add(pgid);
+    child.once('exit', () => liveGroups.delete(pgid));
+  }
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -45,6 +74,18 @@ export async function spawnService(
   const url = `http://127.0.0.1:${port}`;
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const [code, sig] = await exited;
+    return code ?? sig ?? 'unknown';
+  };
+  const stopGroup = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (options.ownProcessGroup !== true || child.pid === undefined) {
+      throw new Error('stopGroup needs a service started with ownProcessGroup');
+    }
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // the group is already empty
+    }
     const [code, sig] = await exited;
     return code ?? sig ?? 'unknown';
   };
@@ -65,5 +106,5 @@ export async function spawnService(
       await sleep(50);
     }
   }
-  return { url, child, output: () => output, stop };
+  return { url, child, output: () => output, stop, stopGroup };
 }
