@@ -1,0 +1,104 @@
+/**
+ * kill -9 of the whole service (the API process and the worker processes it forked), again and
+ * again, while 100,000 events (35% duplicates) are being published by a publisher that retries
+ * what it got no answer for; the service is started again each time on the same port and data.
+ * At the end nothing is lost, nothing is doubled and the counters add up exactly. On every
+ * backend, each with private servers (PostgreSQL, Redis with appendfsync always) or PGlite data.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeWorkload } from '../../src/cli/workload.js';
+import {
+  createFaultResources,
+  faultBackends,
+  suiteTitle,
+  type FaultResources,
+} from '../helpers/fault-resources.js';
+import { waitForDrain } from '../helpers/http.js';
+import { expectExactlyOnce, expectStatsMatch } from '../helpers/invariants.js';
+import { processGroupGone, processGroupMembers } from '../helpers/process-group.js';
+import { freePort, spawnService, type ServiceProcess } from '../helpers/process-service.js';
+import { startPublishing } from '../helpers/retrying-publisher.js';
+
+const EVENTS = 100_000;
+const BATCH = 100;
+const KILLS = 6;
+
+for (const backend of faultBackends()) {
+  describe.skipIf(backend.skip !== undefined)(suiteTitle('kill -9 and restart', backend), () => {
+    let resources: FaultResources | undefined;
+    let service: ServiceProcess | undefined;
+    afterEach(async () => {
+      await service?.stopGroup('SIGKILL');
+      await resources?.dispose();
+    });
+
+    it(`${KILLS} kills of the whole service during 100,000 events: none lost, none doubled`, async () => {
+      const started = Date.now();
+      resources = await createFaultResources(backend.name);
+      const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '2000' };
+      // The default: on PostgreSQL the service forks a worker process, which dies with it here.
+      delete env.WORKER_PROCESSES;
+      const port = await freePort();
+      const start = async () => {
+        service = await spawnService(env, { port, ownProcessGroup: true, readyTimeoutMs: 60_000 });
+        return service;
+      };
+
+      const id = randomUUID().slice(0, 8);
+      const topics = [`orders-${id}`, `auth-${id}`, `billing-${id}`];
+      const w = makeWorkload({ total: EVENTS, dupRate: 0.35, topics, idPrefix: id, seed: 7 });
+      const batches = Math.ceil(EVENTS / BATCH);
+
+      let current = await start();
+      const publisher = startPublishing(current.url, w.events, { batch: BATCH, concurrency: 8 });
+      const kills: { acknowledged: number; processes: number }[] = [];
+      for (let k = 1; k <= KILLS; k++) {
+        // Spread the kills over the run, the last one well before the end.
+        const target = Math.floor((batches * k) / (KILLS + 2));
+        while (publisher.acknowledged() < target) await sleep(5);
+        const pgid = current.child.pid ?? 0;
+        const processes = processGroupMembers(pgid).length;
+        expect(await current.stopGroup('SIGKILL')).toBe('SIGKILL');
+        // Nothing of the old service may run on: no orphaned worker process.
+        expect(await processGroupGone(pgid)).toEqual([]);
+        const acknowledged = publisher.acknowledged();
+        expect(acknowledged, 'killed mid-run').toBeLessThan(batches);
+        kills.push({ acknowledged, processes });
+        current = await start();
+      }
+      const report = await publisher.done;
+      expect(report.batches).toBe(batches);
+      const stats = await waitForDrain(current.url, EVENTS, 120_000);
+      expect(await current.stopGroup('SIGTERM')).toBe(0);
+      const state = await resources.readState();
+
+      expect(state.uniqueProcessed).toBe(w.unique);
+      expect(stats.unique_processed).toBe(w.unique);
+      expect(stats.received).toBe(stats.unique_processed + stats.duplicate_dropped);
+      expect(stats.received).toBeGreaterThanOrEqual(EVENTS);
+      expectStatsMatch(stats, state);
+      expectExactlyOnce(state, {
+        published: w.events,
+        acknowledged: publisher.acknowledgedEvents(),
+        uncertainEvents: report.uncertainEvents,
+        drained: true,
+      });
+      // With the forked worker the service is two processes; each kill took both.
+      if (backend.name.startsWith('postgres')) {
+        for (const kill of kills) expect(kill.processes).toBeGreaterThanOrEqual(2);
+      }
+
+      console.log(
+        `[kill-restart ${backend.name}] ${kills.length} kills at ${kills
+          .map((k) => k.acknowledged)
+          .join('/')} of ${batches} batches acknowledged; published ${EVENTS} events ` +
+          `(${w.unique} unique) in ${report.attempts} requests for ${batches} batches; ` +
+          `answers lost ${report.answersLost}, refused ${report.refused}, statuses ${JSON.stringify(report.statuses)}; ` +
+          `received ${stats.received}, unique ${stats.unique_processed}, duplicates ${stats.duplicate_dropped}; ` +
+          `rows ${state.rows}; lost 0; ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }, 300_000);
+  });
+}
