@@ -3,9 +3,26 @@
  * bad value stops the process at start with one message that lists every problem, instead of
  * surfacing later as odd behaviour. Defaults are documented in README.md (Configuration).
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 
 export type Role = 'api' | 'worker' | 'all';
+
+/** What an API key may do: publish events, read them and the counters, or everything. */
+export type Scope = 'publish' | 'read' | 'admin';
+
+export const SCOPES: readonly Scope[] = ['publish', 'read', 'admin'];
+
+/** An API key as the service keeps it: its name and scopes, and only a digest of the secret. */
+export interface ApiKey {
+  readonly name: string;
+  readonly scopes: readonly Scope[];
+  /** SHA-256 of the secret; the secret itself is never kept, so it cannot be logged. */
+  readonly digest: Buffer;
+}
+
+/** Shortest secret accepted in API_KEYS. */
+export const MIN_SECRET_LENGTH = 16;
 
 export interface Config {
   /** Which parts run in this process: the HTTP API, the queue workers, or both. */
@@ -43,6 +60,11 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Stable name of this process among the workers of a consumer group. */
   readonly instanceId: string;
+  /** API_KEYS; empty means the API is open, as the replaced system was. */
+  readonly apiKeys: readonly ApiKey[];
+  /** Requests per key (or per client address) per window; 0 turns rate limiting off. */
+  readonly rateLimitMax: number;
+  readonly rateLimitWindowMs: number;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +125,47 @@ class Reader {
     return fallback;
   }
 
+  /**
+   * API_KEYS: comma-separated `name:scopes:secret`, scopes joined by `+`, e.g.
+   * `billing:publish:…,ops:admin:…`. Problems name the entry, never its secret.
+   */
+  apiKeys(name: string): ApiKey[] {
+    const raw = this.env[name]?.trim();
+    if (raw === undefined || raw === '') return [];
+    const keys: ApiKey[] = [];
+    raw.split(',').forEach((entry, i) => {
+      const [keyName = '', scopeList = '', ...rest] = entry.trim().split(':');
+      const secret = rest.join(':');
+      const where = `${name} entry ${i + 1}`;
+      if (!/^[\w.-]{1,64}$/.test(keyName)) {
+        this.problems.push(`${where}: the name must be 1-64 letters, digits, '.', '_' or '-'`);
+        return;
+      }
+      const scopes = scopeList.split('+');
+      const unknown = scopes.filter((sc) => !(SCOPES as readonly string[]).includes(sc));
+      if (unknown.length > 0 || scopeList === '') {
+        this.problems.push(`${where} (${keyName}): scopes must be among ${SCOPES.join(', ')}`);
+        return;
+      }
+      if (secret.length < MIN_SECRET_LENGTH) {
+        this.problems.push(
+          `${where} (${keyName}): the secret must be at least ${MIN_SECRET_LENGTH} characters`,
+        );
+        return;
+      }
+      if (keys.some((k) => k.name === keyName)) {
+        this.problems.push(`${where}: the name ${keyName} is used twice`);
+        return;
+      }
+      keys.push({
+        name: keyName,
+        scopes: scopes as Scope[],
+        digest: createHash('sha256').update(secret).digest(),
+      });
+    });
+    return keys;
+  }
+
   oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
     const raw = this.env[name]?.trim();
     if (raw === undefined || raw === '') return fallback;
@@ -140,6 +203,9 @@ export function loadConfig(env: Env = process.env): Config {
     ledgerRetentionMs: r.integer('LEDGER_RETENTION_MS', 3600_000, 1000, 30 * 24 * 3600_000),
     shutdownTimeoutMs: r.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
+    apiKeys: r.apiKeys('API_KEYS'),
+    rateLimitMax: r.integer('RATE_LIMIT_MAX', 0, 0, 1_000_000_000),
+    rateLimitWindowMs: r.integer('RATE_LIMIT_WINDOW_MS', 60_000, 100, 24 * 3600_000),
   };
   const processes = env.WORKER_PROCESSES?.trim() ?? '';
   if (processes === '' || processes === 'auto') {

@@ -17,7 +17,12 @@ try {
   throw error;
 }
 
-const logger = pino({ level: config.logLevel, base: { pid: process.pid, role: config.role } });
+const logger = pino({
+  level: config.logLevel,
+  base: { pid: process.pid, role: config.role },
+  // Keys are never written, whatever a future log line includes.
+  redact: ['req.headers.authorization', 'req.headers["x-api-key"]'],
+});
 
 let service: Service | undefined;
 let signals = 0;

@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -18,8 +20,10 @@ import type { Logger } from 'pino';
 import { AggregatorError } from '../errors.js';
 import { normalizeTimestamp } from '../timestamp.js';
 import type { AppContext } from './app-context.js';
+import { registerAuth, securitySchemes } from './auth.js';
 import { sendError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerPublishRoutes } from './routes/publish.js';
@@ -72,6 +76,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
         version: packageJson.version,
         description: packageJson.description,
       },
+      components: { securitySchemes },
       tags: [
         { name: 'events', description: 'Publish and read events' },
         { name: 'stats', description: 'Counters' },
@@ -80,6 +85,39 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Security headers on every answer; the API description page needs its own scripts and styles.
+  // The service often runs on plain HTTP behind a TLS proxy: that proxy owns HSTS and upgrades.
+  await app.register(helmet, {
+    hsts: false,
+    contentSecurityPolicy: {
+      directives: {
+        upgradeInsecureRequests: null,
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        scriptSrc: ["'self'", ...app.swaggerCSP.script],
+        styleSrc: ["'self'", ...app.swaggerCSP.style],
+      },
+    },
+  });
+  registerAuth(app, ctx.config.apiKeys);
+  if (ctx.config.rateLimitMax > 0) {
+    await app.register(rateLimit, {
+      max: ctx.config.rateLimitMax,
+      timeWindow: ctx.config.rateLimitWindowMs,
+      // After the key check, before the body is read: a client over its limit costs no parsing.
+      hook: 'preParsing',
+      keyGenerator: (request) =>
+        request.apiKeyName === undefined ? `ip:${request.ip}` : `key:${request.apiKeyName}`,
+      allowList: (request) => request.routeOptions.url === '/health',
+      errorResponseBuilder: (_request, context) =>
+        new AggregatorError(
+          'AGG_ERR_RATE_LIMITED',
+          `At most ${context.max} requests per ${context.after}; retry in ${Math.ceil(context.ttl / 1000)} s`,
+          [],
+          { retryAfterSeconds: Math.ceil(context.ttl / 1000) },
+        ),
+    });
+  }
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
@@ -106,6 +144,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerEventRoutes(app, ctx);
   registerStatsRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
+  registerDeadLetterRoutes(app, ctx);
   await app.ready();
   return app;
 }

@@ -44,6 +44,12 @@ export interface DeadLetter {
   readonly reason: string;
 }
 
+/** A parked message as listed for inspection. */
+export interface StoredDeadLetter extends DeadLetter {
+  /** ISO 8601 UTC, when it was parked. */
+  readonly failedAt: string;
+}
+
 /** The store-backed queue: an inbox table drained by the same transaction that applies it. */
 export interface Inbox {
   /**
@@ -79,6 +85,10 @@ export interface Store {
   /** Parks a message the database refuses, so it no longer blocks the messages behind it. */
   deadLetter(letter: DeadLetter): Promise<void>;
   deadLetterCount(): Promise<number>;
+  /** Parked messages, most recent first. */
+  listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]>;
+  /** Discards a parked message after inspection; false if there is none with this id. */
+  deleteDeadLetter(messageId: string): Promise<boolean>;
   /** Stored events, newest event time first. */
   listEvents(query: EventQuery): Promise<StoredEvent[]>;
   counters(): Promise<Counters>;

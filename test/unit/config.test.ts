@@ -72,3 +72,43 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/WORKER_CONCURRENCY must be between 1 and 64/);
   });
 });
+
+describe('API_KEYS', () => {
+  it('keeps names, scopes and a digest, never the secret', () => {
+    const config = loadConfig({
+      API_KEYS: 'billing:publish:0123456789abcdefXYZ, ops:admin:fedcba9876543210, viewer:read+publish:abcdefghijklmnop',
+    });
+    expect(config.apiKeys.map((k) => [k.name, k.scopes])).toEqual([
+      ['billing', ['publish']],
+      ['ops', ['admin']],
+      ['viewer', ['read', 'publish']],
+    ]);
+    expect(JSON.stringify(config)).not.toContain('0123456789abcdefXYZ');
+    expect(config.apiKeys[0]?.digest).toHaveLength(32);
+  });
+
+  it('names each bad entry without echoing its secret', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        API_KEYS: 'a:publish:short-secret-1,b:owner:0123456789abcdef,:read:0123456789abcdef,a:read:0123456789abcdef0',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain('entry 1 (a): the secret must be at least 16 characters');
+    expect(message).toContain('entry 2 (b): scopes must be among publish, read, admin');
+    expect(message).toContain('entry 3: the name must be');
+    expect(message).not.toContain('short-secret-1');
+  });
+
+  it('reads rate limits, off by default', () => {
+    expect(loadConfig({}).rateLimitMax).toBe(0);
+    expect(loadConfig({ RATE_LIMIT_MAX: '100', RATE_LIMIT_WINDOW_MS: '1000' })).toMatchObject({
+      rateLimitMax: 100,
+      rateLimitWindowMs: 1000,
+    });
+  });
+});

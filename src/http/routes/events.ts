@@ -1,14 +1,17 @@
 /** GET /events: stored events, newest event time first, optionally of one topic. */
 import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../app-context.js';
+import { keyRequired } from '../auth.js';
 
 export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get<{ Querystring: { topic?: string; limit: number; offset: number } }>(
     '/events',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'List stored events',
         tags: ['events'],
+        security: keyRequired,
         querystring: {
           type: 'object',
           properties: {

@@ -1,6 +1,7 @@
 /** GET /health and GET /queue/stats: is it working, and how much is waiting. */
 import type { FastifyInstance } from 'fastify';
 import { uptimeSeconds, type AppContext } from '../app-context.js';
+import { keyRequired } from '../auth.js';
 
 /** A dependency that does not answer within this time counts as down. */
 const PROBE_TIMEOUT_MS = 2000;
@@ -71,8 +72,10 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
   app.get(
     '/queue/stats',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'What waits in the queue',
+        security: keyRequired,
         tags: ['operations'],
         response: {
           200: {

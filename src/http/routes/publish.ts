@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import type { AppContext } from '../app-context.js';
+import { keyRequired } from '../auth.js';
 import { assertStorableText, rawBodyOf } from '../json-body.js';
 import {
   publishBodySchema,
@@ -29,8 +30,10 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
   app.post<{ Body: PublishBody; Querystring: { atomic: boolean } }>(
     '/publish',
     {
+      config: { scope: 'publish' },
       schema: {
         summary: 'Publish a batch of events',
+        security: keyRequired,
         description: `Queues the batch as one message (200 once it is durable), or with atomic=true stores it before answering. At most ${maxEvents} events per request.`,
         tags: ['events'],
         body: publishBodySchema,

@@ -1,13 +1,16 @@
 /** GET /stats: the counters, exact and kept with the data. */
 import type { FastifyInstance } from 'fastify';
 import { uptimeSeconds, type AppContext } from '../app-context.js';
+import { keyRequired } from '../auth.js';
 
 export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void {
   app.get(
     '/stats',
     {
+      config: { scope: 'read' },
       schema: {
         summary: 'Counters',
+        security: keyRequired,
         description:
           'received = unique_processed + duplicate_dropped, counted in the transaction that stores the events. Events still queued are not yet received.',
         tags: ['stats'],

@@ -20,6 +20,7 @@ import type {
   Inbox,
   QueuedBatch,
   Store,
+  StoredDeadLetter,
 } from '../store.js';
 
 /**
@@ -176,6 +177,33 @@ export class PostgresStore implements Store {
       'SELECT count(*)::float8 AS n FROM dead_letters',
     );
     return rows[0]?.n ?? 0;
+  }
+
+  async listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]> {
+    const rows = await this.driver.query<{
+      message_id: string;
+      events: string;
+      reason: string;
+      failed_at: string;
+    }>(
+      `SELECT message_id, events, reason, ${ISO_UTC('failed_at')} AS failed_at
+       FROM dead_letters ORDER BY failed_at DESC, message_id LIMIT $1 OFFSET $2`,
+      [query.limit, query.offset],
+    );
+    return rows.map((r) => ({
+      messageId: r.message_id,
+      body: r.events,
+      reason: r.reason,
+      failedAt: r.failed_at,
+    }));
+  }
+
+  async deleteDeadLetter(messageId: string): Promise<boolean> {
+    const rows = await this.driver.query<{ message_id: string }>(
+      'DELETE FROM dead_letters WHERE message_id = $1 RETURNING message_id',
+      [messageId],
+    );
+    return rows.length > 0;
   }
 
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
