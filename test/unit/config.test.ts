@@ -76,7 +76,8 @@ describe('loadConfig', () => {
 describe('API_KEYS', () => {
   it('keeps names, scopes and a digest, never the secret', () => {
     const config = loadConfig({
-      API_KEYS: 'billing:publish:0123456789abcdefXYZ, ops:admin:fedcba9876543210, viewer:read+publish:abcdefghijklmnop',
+      API_KEYS:
+        'billing:publish:0123456789abcdefXYZ, ops:admin:fedcba9876543210, viewer:read+publish:abcdefghijklmnop',
     });
     expect(config.apiKeys.map((k) => [k.name, k.scopes])).toEqual([
       ['billing', ['publish']],
@@ -91,7 +92,8 @@ describe('API_KEYS', () => {
     let error: unknown;
     try {
       loadConfig({
-        API_KEYS: 'a:publish:short-secret-1,b:owner:0123456789abcdef,:read:0123456789abcdef,a:read:0123456789abcdef0',
+        API_KEYS:
+          'a:publish:short-secret-1,b:owner:0123456789abcdef,:read:0123456789abcdef,a:read:0123456789abcdef0',
       });
     } catch (e) {
       error = e;
