@@ -50,6 +50,18 @@ for (const backend of suiteBackends()) {
         // The whole message is parked: its valid event p2 is not stored on its own.
         const stored = await request<{ event_id: string }[]>(`${api.url}/events?topic=${topic}`);
         expect(stored.body.map((e) => e.event_id).sort()).toEqual(['1', '2', '3']);
+        // An operator sees it, with the database's reason and the message as queued.
+        const listed = await request<{
+          total: number;
+          dead_letters: { message_id: string; reason: string; body: string }[];
+        }>(`${api.url}/dead-letters`);
+        expect(listed.body.total).toBe(1);
+        const letter = listed.body.dead_letters[0];
+        expect(letter?.reason).toMatch(/refused.*not a date|invalid input syntax/i);
+        expect(letter?.body).toMatch(/"event_id": ?"p1"/);
+        expect(letter?.message_id).toMatch(
+          backend.name.endsWith('redis') ? /:stream\/\d+-\d+$/ : /^inbox-\d+$/,
+        );
       });
     },
   );
