@@ -6,18 +6,20 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { buildServer } from './http/server.js';
+import { ProcessMetricsRegistry } from './metrics.js';
 import { createQueue } from './queue/create-queue.js';
 import type { Queue } from './queue/queue.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { WorkerPool } from './worker/worker-pool.js';
-import { WorkerProcesses } from './worker/worker-processes.js';
+import { WorkerProcesses, type MetricsReply } from './worker/worker-processes.js';
 
 export interface Service {
   readonly store: Store;
   readonly queue: Queue;
   readonly app: FastifyInstance | undefined;
   readonly workers: WorkerPool | undefined;
+  readonly metrics: ProcessMetricsRegistry;
   /** The address the API listens on, when this role serves it. */
   readonly url: string | undefined;
   /** Resolves true when everything stopped cleanly within the configured timeout. */
@@ -38,13 +40,28 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     config.role === 'all' && config.workersEnabled && config.workerProcesses > 0
       ? new WorkerProcesses(config.workerProcesses, config.instanceId, logger)
       : undefined;
+  const metrics = new ProcessMetricsRegistry();
   const runWorkers = config.role !== 'api' && config.workersEnabled && forked === undefined;
   const workers = runWorkers
     ? new WorkerPool(queue, logger, {
         concurrency: config.workerConcurrency,
         instanceId: config.instanceId,
+        onBatch: (_result, ms) => {
+          metrics.applyDuration.observe(ms / 1000);
+          metrics.batchesApplied.inc();
+        },
       })
     : undefined;
+  const onParentMessage = (message: unknown): void => {
+    if ((message as { type?: unknown } | null)?.type !== 'metrics-request') return;
+    const id = (message as { id: string }).id;
+    void metrics.snapshot().then((snapshot) => {
+      const reply: MetricsReply = { type: 'metrics-reply', id, metrics: snapshot };
+      if (process.connected) process.send?.(reply);
+    });
+  };
+  // A worker process forked by an API process answers its metrics requests.
+  if (config.role === 'worker' && process.send !== undefined) process.on('message', onParentMessage);
 
   let app: FastifyInstance | undefined;
   let url: string | undefined;
@@ -55,6 +72,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         store,
         queue,
         startedAt: Date.now(),
+        metrics,
+        childMetrics: () => forked?.collectMetrics() ?? Promise.resolve([]),
         workers: () => ({
           running: (workers?.running ?? 0) + (forked?.alive ?? 0) * config.workerConcurrency,
           enabled: workers !== undefined || forked !== undefined,
@@ -88,6 +107,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       ]);
       clean = inProcess && children;
       if (!clean) logger.warn('workers did not finish in time; their batches stay queued');
+      process.off('message', onParentMessage);
       await queue.close();
       await store.close();
       return clean;
@@ -95,5 +115,5 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     return stopping;
   };
 
-  return { store, queue, app, workers, url, stop };
+  return { store, queue, app, workers, metrics, url, stop };
 }

@@ -1,5 +1,6 @@
 /** What the HTTP routes need from the rest of the service, handed to them by `buildServer`. */
 import type { Config } from '../config.js';
+import type { ProcessMetrics, ProcessMetricsRegistry } from '../metrics.js';
 import type { Queue } from '../queue/queue.js';
 import type { Store } from '../store/store.js';
 
@@ -16,6 +17,10 @@ export interface AppContext {
   readonly workers: () => WorkerStatus;
   /** `performance.now()`-style milliseconds at which the process started serving. */
   readonly startedAt: number;
+  /** This process's metrics. */
+  readonly metrics: ProcessMetricsRegistry;
+  /** The metrics of the worker processes this process forked, if any. */
+  readonly childMetrics: () => Promise<ProcessMetrics[]>;
 }
 
 export function uptimeSeconds(ctx: AppContext): number {

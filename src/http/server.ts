@@ -26,6 +26,7 @@ import { registerJsonBodyParser } from './json-body.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { errorSchema, storedEventSchema } from './schemas/event-schemas.js';
@@ -145,6 +146,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerStatsRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerDeadLetterRoutes(app, ctx);
+  registerMetricsRoutes(app, ctx);
   await app.ready();
   return app;
 }

@@ -4,8 +4,23 @@
  * again; `stop` passes SIGTERM on and waits, then kills what is left.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { ProcessMetrics } from '../metrics.js';
+
+/** IPC messages between the API process and its forked workers. */
+export interface MetricsRequest {
+  readonly type: 'metrics-request';
+  readonly id: string;
+}
+export interface MetricsReply {
+  readonly type: 'metrics-reply';
+  readonly id: string;
+  readonly metrics: ProcessMetrics;
+}
+
+const METRICS_TIMEOUT_MS = 1000;
 
 const ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
 const RESTART_DELAY_MS = 1000;
@@ -48,6 +63,32 @@ export class WorkerProcesses {
         if (!this.stopping) this.spawn(index);
       }, RESTART_DELAY_MS).unref();
     });
+  }
+
+  /** Each live child's metrics; a child that does not answer within a second is left out. */
+  collectMetrics(): Promise<ProcessMetrics[]> {
+    const replies = [...this.children.values()].map(
+      (child) =>
+        new Promise<ProcessMetrics | undefined>((resolve) => {
+          const id = randomUUID();
+          const onMessage = (message: unknown): void => {
+            const reply = message as Partial<MetricsReply> | null;
+            if (reply?.type !== 'metrics-reply' || reply.id !== id) return;
+            done(reply.metrics);
+          };
+          const timer = setTimeout(() => done(undefined), METRICS_TIMEOUT_MS);
+          const done = (metrics: ProcessMetrics | undefined): void => {
+            clearTimeout(timer);
+            child.off('message', onMessage);
+            resolve(metrics);
+          };
+          child.on('message', onMessage);
+          const request: MetricsRequest = { type: 'metrics-request', id };
+          if (!child.connected) done(undefined);
+          else child.send(request, (error) => error && done(undefined));
+        }),
+    );
+    return Promise.all(replies).then((all) => all.filter((m) => m !== undefined));
   }
 
   /** Asks every child to finish its batch and exit; resolves true if all did within the time. */

@@ -70,6 +70,7 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
       if (request.query.atomic) {
         atomicShard = atomicShard >= 127 ? 64 : atomicShard + 1;
         const result = await ctx.store.applyAccepted(batch, atomicShard);
+        ctx.metrics.eventsAccepted.inc(batch.eventCount);
         return {
           accepted: batch.eventCount,
           queued: 0,
@@ -78,6 +79,7 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
         };
       }
       const messageId = await ctx.queue.enqueue(batch);
+      ctx.metrics.eventsAccepted.inc(batch.eventCount);
       return { accepted: batch.eventCount, queued: batch.eventCount, message_id: messageId };
     },
   );
