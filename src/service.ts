@@ -61,7 +61,8 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     });
   };
   // A worker process forked by an API process answers its metrics requests.
-  if (config.role === 'worker' && process.send !== undefined) process.on('message', onParentMessage);
+  if (config.role === 'worker' && process.send !== undefined)
+    process.on('message', onParentMessage);
 
   let app: FastifyInstance | undefined;
   let url: string | undefined;
