@@ -62,6 +62,11 @@ export interface Config {
   readonly instanceId: string;
   /** API_KEYS; empty means the API is open, as the replaced system was. */
   readonly apiKeys: readonly ApiKey[];
+  /** Days events are kept, by event time; 0 keeps them forever. */
+  readonly retentionDays: number;
+  /** Per-topic retention overriding retentionDays (0 = forever for that topic). */
+  readonly retentionTopicDays: ReadonlyMap<string, number>;
+  readonly retentionIntervalMs: number;
   /** Requests per key (or per client address) per window; 0 turns rate limiting off. */
   readonly rateLimitMax: number;
   readonly rateLimitWindowMs: number;
@@ -166,6 +171,26 @@ class Reader {
     return keys;
   }
 
+  /** `topic=days,topic=days`: per-topic whole numbers of days. */
+  topicDays(name: string): Map<string, number> {
+    const days = new Map<string, number>();
+    const raw = this.env[name]?.trim();
+    if (raw === undefined || raw === '') return days;
+    for (const entry of raw.split(',')) {
+      const at = entry.lastIndexOf('=');
+      const topic = entry.slice(0, at).trim();
+      const value = entry.slice(at + 1).trim();
+      if (at <= 0 || topic === '' || !/^\d+$/.test(value) || Number(value) > 1_000_000) {
+        this.problems.push(
+          `${name}: "${entry.trim()}" is not topic=days (whole days, 0 = forever)`,
+        );
+        continue;
+      }
+      days.set(topic, Number(value));
+    }
+    return days;
+  }
+
   oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
     const raw = this.env[name]?.trim();
     if (raw === undefined || raw === '') return fallback;
@@ -204,6 +229,9 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: r.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
     apiKeys: r.apiKeys('API_KEYS'),
+    retentionDays: r.integer('RETENTION_DAYS', 0, 0, 1_000_000),
+    retentionTopicDays: r.topicDays('RETENTION_TOPIC_DAYS'),
+    retentionIntervalMs: r.integer('RETENTION_INTERVAL_MS', 60_000, 100, 24 * 3600_000),
     rateLimitMax: r.integer('RATE_LIMIT_MAX', 0, 0, 1_000_000_000),
     rateLimitWindowMs: r.integer('RATE_LIMIT_WINDOW_MS', 60_000, 100, 24 * 3600_000),
   };

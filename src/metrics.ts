@@ -77,6 +77,10 @@ export class DeploymentMetrics {
     'aggregator_events_duplicate_total',
     'Events dropped as duplicates of a stored one (= /stats duplicate_dropped)',
   );
+  private readonly expired = this.counter(
+    'aggregator_events_expired_total',
+    'Stored events deleted by retention (RETENTION_DAYS)',
+  );
   private readonly deadLetters = this.counter(
     'aggregator_dead_letters_total',
     'Queue messages the database refused, parked in the dead_letters table',
@@ -121,6 +125,7 @@ export class DeploymentMetrics {
       set(this.received, counters.received);
       set(this.unique, counters.uniqueProcessed);
       set(this.duplicate, counters.duplicateDropped);
+      set(this.expired, counters.expired);
       set(this.deadLetters, deadLetters);
     }
     this.up.set({ backend: 'store' }, store.status === 'fulfilled' ? 1 : 0);

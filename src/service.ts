@@ -11,6 +11,7 @@ import { createQueue } from './queue/create-queue.js';
 import type { Queue } from './queue/queue.js';
 import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
+import { Retention } from './worker/retention.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { WorkerProcesses, type MetricsReply } from './worker/worker-processes.js';
 
@@ -42,10 +43,20 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       : undefined;
   const metrics = new ProcessMetricsRegistry();
   const runWorkers = config.role !== 'api' && config.workersEnabled && forked === undefined;
+  const retention = new Retention(store, config, logger);
   const workers = runWorkers
     ? new WorkerPool(queue, logger, {
         concurrency: config.workerConcurrency,
         instanceId: config.instanceId,
+        periodic: retention.enabled
+          ? [
+              {
+                name: 'retention',
+                intervalMs: config.retentionIntervalMs,
+                run: (signal) => retention.run(signal),
+              },
+            ]
+          : [],
         onBatch: (_result, ms) => {
           metrics.applyDuration.observe(ms / 1000);
           metrics.batchesApplied.inc();

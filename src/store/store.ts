@@ -34,6 +34,8 @@ export interface Counters {
   readonly received: number;
   readonly uniqueProcessed: number;
   readonly duplicateDropped: number;
+  /** Events deleted by retention (they stay counted in the three above). */
+  readonly expired: number;
   readonly topics: readonly string[];
 }
 
@@ -94,6 +96,11 @@ export interface Store {
   counters(): Promise<Counters>;
   /** Rows stored, in all topics or in one. */
   countEvents(topic?: string): Promise<number>;
+  /**
+   * Deletes up to `limit` events of `topic` whose event time is before `before`, oldest first, and
+   * counts them as expired, in one transaction. Rows other transactions hold are skipped.
+   */
+  expireEvents(topic: string, before: Date, limit: number): Promise<number>;
   /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */
   pruneLedger(before: Date): Promise<number>;
   readonly inbox: Inbox;

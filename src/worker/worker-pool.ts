@@ -12,8 +12,16 @@ export interface WorkerPoolOptions {
   /** Unique per process; consumer names are derived from it. */
   readonly instanceId: string;
   readonly maintenanceIntervalMs?: number;
+  /** Background tasks run every `intervalMs` beside the loops (retention). */
+  readonly periodic?: readonly PeriodicTask[];
   /** Called after every applied batch (metrics). */
   readonly onBatch?: (result: ConsumeResult, durationMs: number) => void;
+}
+
+export interface PeriodicTask {
+  readonly name: string;
+  readonly intervalMs: number;
+  run(signal: AbortSignal): Promise<unknown>;
 }
 
 const MAX_BACKOFF_MS = 5000;
@@ -39,7 +47,14 @@ export class WorkerPool {
       const consumer = this.queue.createConsumer(`${this.options.instanceId}-${i}`);
       this.loops.push(this.consume(consumer));
     }
-    this.loops.push(this.maintain());
+    this.loops.push(
+      this.every({
+        name: 'queue upkeep',
+        intervalMs: this.options.maintenanceIntervalMs ?? 10_000,
+        run: () => this.queue.maintain(),
+      }),
+    );
+    for (const task of this.options.periodic ?? []) this.loops.push(this.every(task));
   }
 
   private async consume(consumer: QueueConsumer): Promise<void> {
@@ -71,16 +86,15 @@ export class WorkerPool {
     }
   }
 
-  private async maintain(): Promise<void> {
+  private async every(task: PeriodicTask): Promise<void> {
     const signal = this.controller.signal;
-    const interval = this.options.maintenanceIntervalMs ?? 10_000;
     while (!signal.aborted) {
-      await sleep(interval, undefined, { signal }).catch(() => undefined);
+      await sleep(task.intervalMs, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) break;
       try {
-        await this.queue.maintain();
+        await task.run(signal);
       } catch (error) {
-        this.logger.warn({ err: error }, 'queue upkeep failed; will try again');
+        this.logger.warn({ err: error }, `${task.name} failed; will try again`);
       }
     }
   }

@@ -46,6 +46,7 @@ export interface Stats {
   received: number;
   unique_processed: number;
   duplicate_dropped: number;
+  expired: number;
   topics: string[];
   uptime_seconds: number;
   dedup_rate_percent: number;

@@ -114,3 +114,20 @@ describe('API_KEYS', () => {
     });
   });
 });
+
+describe('retention settings', () => {
+  it('reads a global retention and per-topic overrides', () => {
+    const config = loadConfig({ RETENTION_DAYS: '30', RETENTION_TOPIC_DAYS: 'audit=0, debug=1' });
+    expect(config.retentionDays).toBe(30);
+    expect([...config.retentionTopicDays]).toEqual([
+      ['audit', 0],
+      ['debug', 1],
+    ]);
+  });
+
+  it('refuses entries that are not topic=days', () => {
+    expect(() => loadConfig({ RETENTION_TOPIC_DAYS: 'audit=forever,=3,debug' })).toThrow(
+      /"audit=forever" is not topic=days[\s\S]*"=3" is not topic=days[\s\S]*"debug" is not/,
+    );
+  });
+});

@@ -21,6 +21,10 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void
               received: { type: 'integer' },
               unique_processed: { type: 'integer' },
               duplicate_dropped: { type: 'integer' },
+              expired: {
+                type: 'integer',
+                description: 'Stored events since deleted by retention (RETENTION_DAYS).',
+              },
               topics: { type: 'array', items: { type: 'string' } },
               uptime_seconds: { type: 'number' },
               dedup_rate_percent: { type: 'number' },
@@ -36,6 +40,7 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void
         received: c.received,
         unique_processed: c.uniqueProcessed,
         duplicate_dropped: c.duplicateDropped,
+        expired: c.expired,
         topics: c.topics,
         uptime_seconds: uptimeSeconds(ctx),
         dedup_rate_percent:

@@ -240,10 +240,12 @@ export class PostgresStore implements Store {
       received: number;
       unique_processed: number;
       duplicate_dropped: number;
+      expired: number;
     }>(
       `SELECT topic, sum(received)::float8 AS received,
               sum(unique_processed)::float8 AS unique_processed,
-              sum(duplicate_dropped)::float8 AS duplicate_dropped
+              sum(duplicate_dropped)::float8 AS duplicate_dropped,
+              sum(expired)::float8 AS expired
        FROM topic_counters GROUP BY topic ORDER BY topic`,
       [],
       'agg_counters',
@@ -251,12 +253,15 @@ export class PostgresStore implements Store {
     let received = 0;
     let uniqueProcessed = 0;
     let duplicateDropped = 0;
+    let expired = 0;
     for (const r of rows) {
       received += r.received;
       uniqueProcessed += r.unique_processed;
       duplicateDropped += r.duplicate_dropped;
+      expired += r.expired;
     }
-    return { received, uniqueProcessed, duplicateDropped, topics: rows.map((r) => r.topic) };
+    const topics = rows.map((r) => r.topic);
+    return { received, uniqueProcessed, duplicateDropped, expired, topics };
   }
 
   async countEvents(topic?: string): Promise<number> {
@@ -267,6 +272,25 @@ export class PostgresStore implements Store {
             'SELECT count(*)::float8 AS n FROM events WHERE topic = $1',
             [topic],
           );
+    return rows[0]?.n ?? 0;
+  }
+
+  async expireEvents(topic: string, before: Date, limit: number): Promise<number> {
+    const rows = await this.driver.query<{ n: number }>(
+      `WITH doomed AS (
+         SELECT id FROM events WHERE topic = $1 AND "timestamp" < $2
+         ORDER BY "timestamp" LIMIT $3 FOR UPDATE SKIP LOCKED
+       ),
+       gone AS (DELETE FROM events e USING doomed d WHERE e.id = d.id RETURNING 1),
+       counted AS (
+         INSERT INTO topic_counters AS tc (topic, shard, expired)
+         SELECT $1, -1, count(*) FROM gone HAVING count(*) > 0
+         ON CONFLICT (topic, shard) DO UPDATE SET expired = tc.expired + excluded.expired
+       )
+       SELECT (SELECT count(*) FROM gone)::float8 AS n`,
+      [topic, before, limit],
+      'agg_expire_events',
+    );
     return rows[0]?.n ?? 0;
   }
 
