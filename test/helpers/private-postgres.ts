@@ -154,7 +154,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const serverOptions = [
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
-    `-c unix_socket_directories=${root}`,
+    // TCP only: a Unix socket's lock file would outlive a kill -9 like postmaster.pid does.
+    "-c unix_socket_directories=''",
     '-c fsync=off',
     '-c full_page_writes=off',
     '-c max_connections=60',
@@ -176,7 +177,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const killAll = () => {
     const pid = postmasterPid();
     if (pid === undefined || !alive(pid)) return [];
-    const victims = [pid, ...childrenOf(pid)];
+    // Stopped first, the postmaster forks no new backend between the listing and the kill.
+    process.kill(pid, 'SIGSTOP');
+    const victims = [...childrenOf(pid), pid];
     for (const victim of victims) {
       try {
         process.kill(victim, 'SIGKILL');
@@ -193,18 +196,24 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     dataDir,
     url: (database = 'postgres') => `postgres://postgres@127.0.0.1:${port}/${database}`,
     async start() {
-      await command('pg_ctl', [
-        '-D',
-        dataDir,
-        '-l',
-        logFile,
-        '-o',
-        serverOptions,
-        '-w',
-        '-t',
-        '60',
-        'start',
-      ]);
+      try {
+        await command('pg_ctl', [
+          '-D',
+          dataDir,
+          '-l',
+          logFile,
+          '-o',
+          serverOptions,
+          '-w',
+          '-t',
+          '60',
+          'start',
+        ]);
+      } catch (error) {
+        throw new Error(`private PostgreSQL did not start:\n${server.log().slice(-3000)}`, {
+          cause: error,
+        });
+      }
     },
     async stop(mode = 'fast') {
       if (!running()) return;
@@ -215,6 +224,11 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       // The data directory may be used again only once no process of the old server is left.
       for (let i = 0; i < 200 && victims.some(alive); i++) await sleep(25);
       if (victims.some(alive)) throw new Error('PostgreSQL processes survived kill -9');
+      // The dead postmaster's parent is init, which in some containers never reaps it; PostgreSQL
+      // would take the zombie for a live server named in the stale lock file and refuse to start.
+      if (victims.length > 0 && postmasterPid() === victims[victims.length - 1]) {
+        rmSync(join(dataDir, 'postmaster.pid'), { force: true });
+      }
     },
     running,
     log() {
@@ -237,9 +251,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   try {
     await server.start();
   } catch (error) {
-    const log = server.log();
     await server.dispose();
-    throw new Error(`private PostgreSQL did not start:\n${log}`, { cause: error });
+    throw error;
   }
   return server;
 }
