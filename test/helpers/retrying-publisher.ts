@@ -19,6 +19,8 @@ export interface PublisherOptions {
   readonly requestTimeoutMs?: number;
   /** The publisher gives up (and `done` rejects) after this long. */
   readonly deadlineMs?: number;
+  /** Told of every attempt's outcome: the HTTP status, 0 for an answer lost, -1 for refused. */
+  readonly onAnswer?: (status: number) => void;
 }
 
 export interface PublisherReport {
@@ -32,6 +34,8 @@ export interface PublisherReport {
   readonly refused: number;
   /** Attempts whose answer was lost after the request may have reached the server. */
   readonly answersLost: number;
+  /** Why answers were lost (error codes or messages), with counts. */
+  readonly lostReasons: Readonly<Record<string, number>>;
   /**
    * Events in attempts that failed in a way that leaves their fate unknown (answer lost or 5xx):
    * each may have been queued although its batch was sent again. `received` can exceed the
@@ -57,6 +61,13 @@ function isRefused(error: unknown): boolean {
   return cause?.code === 'ECONNREFUSED';
 }
 
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  if (typeof cause?.code === 'string') return cause.code;
+  if (typeof cause?.message === 'string') return cause.message;
+  return error instanceof Error ? error.name : String(error);
+}
+
 /** Starts publishing `events` to `${baseUrl}/publish`; see Publishing. */
 export function startPublishing(
   baseUrl: string,
@@ -73,6 +84,7 @@ export function startPublishing(
   let attempts = 0;
   let refused = 0;
   let answersLost = 0;
+  const lostReasons: Record<string, number> = {};
   let uncertainEvents = 0;
   let next = 0;
   let stopped = false;
@@ -93,7 +105,11 @@ export function startPublishing(
       return response.status;
     } catch (error) {
       if (isRefused(error)) refused++;
-      else answersLost++;
+      else {
+        answersLost++;
+        const reason = describe(error);
+        lostReasons[reason] = (lostReasons[reason] ?? 0) + 1;
+      }
       return isRefused(error) ? -1 : 0;
     }
   };
@@ -105,6 +121,7 @@ export function startPublishing(
       if (batch === undefined) return;
       for (let attempt = 0; ; attempt++) {
         const status = await send(batch);
+        options.onAnswer?.(status);
         const key = Math.max(status, 0);
         statuses[key] = (statuses[key] ?? 0) + 1;
         if (status === 200) {
@@ -130,6 +147,7 @@ export function startPublishing(
     statuses: { ...statuses },
     refused,
     answersLost,
+    lostReasons: { ...lostReasons },
     uncertainEvents,
     durationMs: Date.now() - started,
   }));
