@@ -1,0 +1,141 @@
+/**
+ * kill -9 of Redis (its own redis-server, `appendonly yes`, `appendfsync always`) in the middle of
+ * a run, twice, and a restart on the same port and data: every event of every request answered
+ * 200 is stored once, the counters add up; while Redis is down /health says so (503) and
+ * publishers are told to retry (503), and the service reports the queue's durability as
+ * `aof-always` in /health and in its startup log.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeWorkload } from '../../src/cli/workload.js';
+import {
+  createFaultResources,
+  faultBackends,
+  suiteTitle,
+  type FaultResources,
+} from '../helpers/fault-resources.js';
+import { request, waitForDrain } from '../helpers/http.js';
+import { expectExactlyOnce, expectStatsMatch } from '../helpers/invariants.js';
+import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
+import { startPublishing } from '../helpers/retrying-publisher.js';
+
+interface Health {
+  status: string;
+  database: boolean;
+  queue: boolean;
+  queue_backend: string;
+  queue_durability: string;
+}
+
+const EVENTS = 40_000;
+const BATCH = 100;
+
+/** Polls /health until it answers `status`; resolves with that answer. */
+async function healthBecomes(url: string, status: number, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = await request<Health>(`${url}/health`);
+    if (reply.status === status) return reply;
+    if (Date.now() > deadline) {
+      throw new Error(`/health stayed ${reply.status}: ${JSON.stringify(reply.body)}`);
+    }
+    await sleep(100);
+  }
+}
+
+for (const backend of faultBackends((b) => b === 'postgres-redis')) {
+  describe.skipIf(backend.skip !== undefined)(suiteTitle('Redis crash', backend), () => {
+    let resources: FaultResources | undefined;
+    let service: ServiceProcess | undefined;
+    afterEach(async () => {
+      await service?.stopGroup('SIGKILL');
+      await resources?.dispose();
+    });
+
+    it('kill -9 of Redis twice mid-run: no acknowledged event lost, counters exact', async () => {
+      const started = Date.now();
+      resources = await createFaultResources(backend.name, { appendfsync: 'always' });
+      const redis = resources.redis;
+      if (redis === undefined) throw new Error('no private Redis');
+      const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '2000' };
+      delete env.WORKER_PROCESSES;
+      service = await spawnService(env, { ownProcessGroup: true });
+      const url = service.url;
+
+      // Durability as the service sees it: in /health and in the startup log.
+      const healthy = await request<Health>(`${url}/health`);
+      expect(healthy.status).toBe(200);
+      expect(healthy.body).toMatchObject({
+        queue_backend: 'redis-streams',
+        queue_durability: 'aof-always',
+      });
+      const startupLine = service
+        .output()
+        .split('\n')
+        .find((line) => line.includes('"queue":"redis-streams"'));
+      expect(startupLine).toBeDefined();
+      expect(JSON.parse(startupLine ?? '{}')).toMatchObject({
+        level: 30,
+        durability: 'aof-always',
+        msg: expect.stringContaining('appendfsync always') as unknown,
+      });
+
+      const id = randomUUID().slice(0, 8);
+      const w = makeWorkload({
+        total: EVENTS,
+        dupRate: 0.35,
+        topics: [`a-${id}`, `b-${id}`],
+        idPrefix: id,
+        seed: 11,
+      });
+      const batches = Math.ceil(EVENTS / BATCH);
+      const publisher = startPublishing(url, w.events, { batch: BATCH, concurrency: 8 });
+      const outages: { acknowledged: number; health: Health; downMs: number }[] = [];
+      for (const share of [0.25, 0.6]) {
+        while (publisher.acknowledged() < batches * share) await sleep(5);
+        await redis.kill9();
+        const down = Date.now();
+        const acknowledged = publisher.acknowledged();
+        expect(acknowledged, 'Redis killed mid-run').toBeLessThan(batches);
+        // While Redis is away the service says so, and publishing is refused with 503.
+        const unhealthy = await healthBecomes(url, 503);
+        expect(unhealthy.body).toMatchObject({ status: 'unhealthy', database: true, queue: false });
+        // Long enough for workers to fail and back off, and for publishers to be turned away.
+        await sleep(1000);
+        await redis.start();
+        outages.push({ acknowledged, health: unhealthy.body, downMs: Date.now() - down });
+        await healthBecomes(url, 200);
+      }
+      const report = await publisher.done;
+      expect(report.batches).toBe(batches);
+      // Publishing really was refused during the outages (and retried).
+      expect(report.statuses[503] ?? 0).toBeGreaterThan(0);
+
+      const stats = await waitForDrain(url, EVENTS, 120_000);
+      const after = await request<Health>(`${url}/health`);
+      expect(after.body.queue_durability).toBe('aof-always');
+      expect(await service.stopGroup('SIGTERM')).toBe(0);
+      const state = await resources.readState();
+
+      expect(state.uniqueProcessed).toBe(w.unique);
+      expectStatsMatch(stats, state);
+      expectExactlyOnce(state, {
+        published: w.events,
+        acknowledged: publisher.acknowledgedEvents(),
+        uncertainEvents: report.uncertainEvents,
+        drained: true,
+      });
+
+      console.log(
+        `[redis-crash] ${outages.length} Redis kills at ${outages
+          .map((o) => `${o.acknowledged} (down ${o.downMs} ms)`)
+          .join(', ')} of ${batches} batches acknowledged; ` +
+          `${EVENTS} events (${w.unique} unique) acknowledged in ${report.attempts} requests; ` +
+          `statuses ${JSON.stringify(report.statuses)}, answers lost ${report.answersLost}; ` +
+          `received ${stats.received}, unique ${stats.unique_processed}, duplicates ${stats.duplicate_dropped}; ` +
+          `rows ${state.rows}; lost 0; ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }, 180_000);
+  });
+}
