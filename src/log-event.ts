@@ -20,6 +20,8 @@ export interface AcceptedBatch {
 }
 
 export interface StoredEvent extends LogEvent {
+  /** Position in the store: unique, growing with insertion (not strictly with commit order). */
+  readonly id: number;
   /** When the event was first stored. */
   readonly processed_at: string;
 }

@@ -47,6 +47,11 @@ export class ProcessMetricsRegistry {
     help: 'Batches of queue messages applied by the workers',
     registers: [this.registry],
   });
+  readonly liveSubscribers = new Gauge({
+    name: 'aggregator_live_subscribers',
+    help: 'Open GET /events/stream connections',
+    registers: [this.registry],
+  });
   readonly eventsAccepted = new Counter({
     name: 'aggregator_events_accepted_total',
     help: 'Events accepted by POST /publish (queued, or stored at once with atomic=true)',

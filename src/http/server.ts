@@ -29,6 +29,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
+import { registerStreamRoutes } from './routes/stream.js';
 import { errorSchema, storedEventSchema } from './schemas/event-schemas.js';
 
 const packageJson = JSON.parse(
@@ -37,16 +38,18 @@ const packageJson = JSON.parse(
 
 function validators() {
   const body = new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
-  body.addFormat('event-timestamp', {
-    type: 'string',
-    validate: (text: string) => normalizeTimestamp(text) !== undefined,
-  });
   const query = new Ajv({
     allErrors: true,
     coerceTypes: 'array',
     useDefaults: true,
     strict: false,
   });
+  for (const ajv of [body, query]) {
+    ajv.addFormat('event-timestamp', {
+      type: 'string',
+      validate: (text: string) => normalizeTimestamp(text) !== undefined,
+    });
+  }
   return { body, query };
 }
 
@@ -147,6 +150,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerHealthRoutes(app, ctx);
   registerDeadLetterRoutes(app, ctx);
   registerMetricsRoutes(app, ctx);
+  registerStreamRoutes(app, ctx);
   await app.ready();
   return app;
 }

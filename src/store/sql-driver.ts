@@ -14,8 +14,21 @@ export interface SqlQueryable {
   exec(sql: string): Promise<void>;
 }
 
+/** What a LISTEN subscription reports. */
+export interface Notifications {
+  /** The payload of each NOTIFY on the channel, in commit order. */
+  onNotify(payload: string): void;
+  /**
+   * The subscription was lost and is listening again: notifications sent meanwhile are gone, so
+   * the subscriber should catch up from the data itself.
+   */
+  onResumed(): void;
+}
+
 export interface SqlDriver extends SqlQueryable {
   /** Runs `fn` inside BEGIN … COMMIT on one connection; rolls back if it throws. */
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T>;
+  /** LISTENs on `channel` until the returned function is called. */
+  listen(channel: string, notifications: Notifications): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

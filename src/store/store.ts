@@ -26,8 +26,35 @@ export interface ApplyResult {
 
 export interface EventQuery {
   readonly topic?: string | undefined;
+  readonly source?: string | undefined;
+  /** Event time bounds: since inclusive, until exclusive (ISO 8601). */
+  readonly since?: string | undefined;
+  readonly until?: string | undefined;
+  /** By event time, then id; default newest first. */
+  readonly order?: 'asc' | 'desc';
+  /** Keyset cursor: only events after this (timestamp, id) in the chosen order. */
+  readonly after?: { readonly timestamp: string; readonly id: number } | undefined;
   readonly limit: number;
   readonly offset: number;
+}
+
+/** Per-topic figures for GET /topics. */
+export interface TopicSummary {
+  readonly topic: string;
+  readonly received: number;
+  readonly uniqueProcessed: number;
+  readonly duplicateDropped: number;
+  readonly expired: number;
+  /** Latest event time stored, ISO 8601 UTC; undefined when none is stored. */
+  readonly lastEventAt: string | undefined;
+}
+
+/** A subscription to newly stored events (LISTEN on the insert announcements). */
+export interface InsertWatcher {
+  /** A committed transaction inserted events with ids in [from, to] (and maybe others too). */
+  onRange(from: number, to: number): void;
+  /** Announcements may have been missed (the connection was lost); catch up from the data. */
+  onResumed(): void;
 }
 
 export interface Counters {
@@ -91,8 +118,21 @@ export interface Store {
   listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]>;
   /** Discards a parked message after inspection; false if there is none with this id. */
   deleteDeadLetter(messageId: string): Promise<boolean>;
-  /** Stored events, newest event time first. */
+  /** Stored events, newest event time first unless `order` says otherwise. */
   listEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Stored events with `from <= id <= to`, by id. */
+  eventsInIdRange(from: number, to: number): Promise<StoredEvent[]>;
+  /** Up to `limit` stored events with id above `after`, by id, of `topics` if given. */
+  eventsAfterId(
+    after: number,
+    topics: readonly string[] | undefined,
+    limit: number,
+  ): Promise<StoredEvent[]>;
+  /** The highest id stored, 0 if none. */
+  lastEventId(): Promise<number>;
+  /** Reports each committed insert of events until the returned function is called. */
+  watchInserts(watcher: InsertWatcher): Promise<() => Promise<void>>;
+  topicSummaries(): Promise<TopicSummary[]>;
   counters(): Promise<Counters>;
   /** Rows stored, in all topics or in one. */
   countEvents(topic?: string): Promise<number>;

@@ -22,7 +22,7 @@ import { migrated } from '../../src/store/migrate.js';
 import { PgliteDriver } from '../../src/store/pglite/pglite-driver.js';
 import { PgDriver } from '../../src/store/postgres/pg-driver.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import type { SqlDriver, SqlQueryable } from '../../src/store/sql-driver.js';
+import type { Notifications, SqlDriver, SqlQueryable } from '../../src/store/sql-driver.js';
 import type { ApplyResult, QueuedBatch } from '../../src/store/store.js';
 import { readStoredState } from '../helpers/stored-state.js';
 import { needsPostgres, requestedBackends, type BackendName } from '../helpers/environment.js';
@@ -67,6 +67,10 @@ class CrashingDriver implements SqlDriver {
 
   transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {
     return this.inner.transaction(fn);
+  }
+
+  listen(channel: string, notifications: Notifications): Promise<() => Promise<void>> {
+    return this.inner.listen(channel, notifications);
   }
 
   close(): Promise<void> {

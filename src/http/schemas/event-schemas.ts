@@ -36,6 +36,10 @@ export const storedEventSchema = {
   $id: 'StoredEvent',
   type: 'object',
   properties: {
+    id: {
+      type: 'integer',
+      description: 'Position in the store; the id of the live stream (Last-Event-ID).',
+    },
     topic: { type: 'string' },
     event_id: { type: 'string' },
     timestamp: { type: 'string', format: 'date-time' },

@@ -3,7 +3,7 @@
  * one connection, so statements and transactions run one at a time; PGlite queues them itself.
  */
 import { PGlite } from '@electric-sql/pglite';
-import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
+import type { Notifications, SqlDriver, SqlQueryable } from '../sql-driver.js';
 import { mapSqlError } from '../sql-errors.js';
 
 export class PgliteDriver implements SqlDriver {
@@ -32,6 +32,10 @@ export class PgliteDriver implements SqlDriver {
     } catch (error) {
       throw mapSqlError(error);
     }
+  }
+
+  async listen(channel: string, notifications: Notifications): Promise<() => Promise<void>> {
+    return this.db.listen(channel, (payload) => notifications.onNotify(payload));
   }
 
   async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {

@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
+import type { Notifications, SqlDriver, SqlQueryable } from '../sql-driver.js';
 import { mapSqlError } from '../sql-errors.js';
-import type { ThreadReply, ThreadRequest } from './pglite-thread.js';
+import type { ThreadNotification, ThreadReply, ThreadRequest } from './pglite-thread.js';
 
 interface Pending {
   resolve(rows: unknown[]): void;
@@ -32,9 +32,14 @@ export class PgliteThreadDriver implements SqlDriver {
   /** Settles when the running transaction ends; statements outside it wait for it. */
   private transactionDone: Promise<void> | undefined;
   private closed = false;
+  private readonly listeners = new Map<string, Notifications>();
 
   private constructor(private readonly worker: Worker) {
-    worker.on('message', (reply: ThreadReply) => {
+    worker.on('message', (reply: ThreadReply | ThreadNotification) => {
+      if ('notify' in reply) {
+        this.listeners.get(reply.notify)?.onNotify(reply.payload);
+        return;
+      }
       const waiting = this.pending.get(reply.id);
       if (waiting === undefined) return;
       this.pending.delete(reply.id);
@@ -95,6 +100,16 @@ export class PgliteThreadDriver implements SqlDriver {
     return this.outsideTransaction(async () => {
       await this.send('exec', sql);
     });
+  }
+
+  async listen(channel: string, notifications: Notifications): Promise<() => Promise<void>> {
+    if (this.listeners.has(channel)) throw new Error(`already listening on ${channel}`);
+    this.listeners.set(channel, notifications);
+    await this.send('listen', channel);
+    return async () => {
+      this.listeners.delete(channel);
+      await this.send('unlisten', channel).catch(() => undefined);
+    };
   }
 
   async transaction<T>(fn: (tx: SqlQueryable) => Promise<T>): Promise<T> {

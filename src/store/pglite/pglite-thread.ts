@@ -8,7 +8,7 @@ import { PGlite } from '@electric-sql/pglite';
 
 export interface ThreadRequest {
   readonly id: number;
-  readonly kind: 'query' | 'exec' | 'close';
+  readonly kind: 'query' | 'exec' | 'close' | 'listen' | 'unlisten';
   readonly text?: string;
   readonly params?: readonly unknown[];
 }
@@ -17,6 +17,12 @@ export type ThreadReply =
   | { readonly id: number; readonly rows: unknown[] }
   | { readonly id: number; readonly error: { message: string; code?: string } };
 
+/** A NOTIFY on a channel the main thread listens on (`text` of a `listen` request). */
+export interface ThreadNotification {
+  readonly notify: string;
+  readonly payload: string;
+}
+
 const port = parentPort;
 if (port === null) throw new Error('pglite-thread must run as a worker thread');
 
@@ -24,6 +30,7 @@ try {
   const db = await PGlite.create((workerData as { dataDir: string }).dataDir);
   // Event timestamps without an offset are UTC (one connection, so the session setting holds).
   await db.exec("SET TIME ZONE 'UTC'");
+  const unlisten = new Map<string, () => Promise<void>>();
   port.on('message', (request: ThreadRequest) => {
     const run = async (): Promise<unknown[]> => {
       switch (request.kind) {
@@ -32,6 +39,21 @@ try {
         case 'exec':
           await db.exec(request.text ?? '');
           return [];
+        case 'listen': {
+          const channel = request.text ?? '';
+          if (!unlisten.has(channel)) {
+            const stop = await db.listen(channel, (payload) =>
+              port.postMessage({ notify: channel, payload } satisfies ThreadNotification),
+            );
+            unlisten.set(channel, stop);
+          }
+          return [];
+        }
+        case 'unlisten': {
+          await unlisten.get(request.text ?? '')?.();
+          unlisten.delete(request.text ?? '');
+          return [];
+        }
         case 'close':
           if (!db.closed) await db.close();
           return [];

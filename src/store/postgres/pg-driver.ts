@@ -1,6 +1,7 @@
 /** SqlDriver over a `pg` connection pool: the production PostgreSQL backend. */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
+import type { Notifications, SqlDriver, SqlQueryable } from '../sql-driver.js';
 import { mapSqlError } from '../sql-errors.js';
 
 export interface PgDriverOptions {
@@ -11,10 +12,12 @@ export interface PgDriverOptions {
   readonly onIdleError?: (error: Error) => void;
 }
 
+const LISTEN_RETRY_MAX_MS = 5000;
+
 export class PgDriver implements SqlDriver {
   private readonly pool: pg.Pool;
 
-  constructor(options: PgDriverOptions) {
+  constructor(private readonly options: PgDriverOptions) {
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max: options.poolSize,
@@ -76,6 +79,58 @@ export class PgDriver implements SqlDriver {
       // A connection whose transaction failed at the socket level is not reused.
       client.release(broken !== undefined && !('code' in broken) ? broken : undefined);
     }
+  }
+
+  /**
+   * LISTEN on a connection of its own (a pooled one would be handed to other queries). If the
+   * connection is lost it connects again, with back-off, and reports `onResumed`.
+   */
+  async listen(channel: string, notifications: Notifications): Promise<() => Promise<void>> {
+    let stopped = false;
+    let client: pg.Client | undefined;
+    const connect = async (): Promise<void> => {
+      const next = new pg.Client({
+        connectionString: this.options.connectionString,
+        application_name: `${this.options.applicationName ?? 'log-aggregator'}:listen`,
+      });
+      next.on('notification', (message) => {
+        if (message.channel === channel) notifications.onNotify(message.payload ?? '');
+      });
+      next.on('error', () => undefined);
+      try {
+        await next.connect();
+        await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      } catch (error) {
+        await next.end().catch(() => undefined);
+        throw error;
+      }
+      next.once('end', () => {
+        if (!stopped) void reconnect();
+      });
+      client = next;
+    };
+    const reconnect = async (): Promise<void> => {
+      client = undefined;
+      for (let wait = 100; !stopped; wait = Math.min(wait * 2, LISTEN_RETRY_MAX_MS)) {
+        await sleep(wait);
+        try {
+          await connect();
+          notifications.onResumed();
+          return;
+        } catch (error) {
+          this.options.onIdleError?.(error as Error);
+        }
+      }
+    };
+    try {
+      await connect();
+    } catch (error) {
+      throw mapSqlError(error);
+    }
+    return async () => {
+      stopped = true;
+      await client?.end().catch(() => undefined);
+    };
   }
 
   async close(): Promise<void> {

@@ -18,10 +18,19 @@ import type {
   DeadLetter,
   EventQuery,
   Inbox,
+  InsertWatcher,
   QueuedBatch,
   Store,
   StoredDeadLetter,
+  TopicSummary,
 } from '../store.js';
+
+/**
+ * Channel on which every transaction that stores events announces, at commit, the range of ids
+ * it inserted (`min-max`). Other rows may lie in that range; each row is announced by its own
+ * transaction's range.
+ */
+export const INSERTED_CHANNEL = 'agg_events_inserted';
 
 /**
  * The part of every apply statement after the messages are known. It expects a CTE
@@ -45,7 +54,7 @@ inserted AS (
   FROM input
   ORDER BY topic, event_id, mord, eord
   ON CONFLICT (topic, event_id) DO NOTHING
-  RETURNING topic
+  RETURNING id, topic
 ),
 received AS (SELECT topic, count(*) AS n FROM input GROUP BY topic),
 stored AS (SELECT topic, count(*) AS n FROM inserted GROUP BY topic),
@@ -61,7 +70,9 @@ counted AS (
 )
 SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
        (SELECT coalesce(sum(n), 0) FROM received)::float8 AS received,
-       (SELECT count(*) FROM inserted)::float8 AS inserted`;
+       (SELECT count(*) FROM inserted)::float8 AS inserted,
+       (SELECT pg_notify('${INSERTED_CHANNEL}', min(id) || '-' || max(id))
+        FROM inserted HAVING count(*) > 0) IS NOT NULL AS notified`;
 
 /** $1: JSON array of {id, body}. Messages already in the ledger are left out. */
 const APPLY_BATCHES_SQL = `
@@ -104,6 +115,7 @@ interface ApplyRow {
 }
 
 interface EventRow {
+  id: number;
   topic: string;
   event_id: string;
   timestamp: string;
@@ -117,6 +129,25 @@ const MAX_CONFLICT_RETRIES = 8;
 /** SQL rendering a timestamptz column as ISO 8601 UTC with microseconds. */
 const ISO_UTC = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/**
+ * The columns of a StoredEvent. Timestamps are formatted by the database (UTC, microseconds):
+ * driver Date parsing loses the microseconds, and PGlite's misreads years before 100.
+ */
+const EVENT_COLUMNS = `id::float8 AS id, topic, event_id, ${ISO_UTC('"timestamp"')} AS "timestamp",
+  source, payload, ${ISO_UTC('processed_at')} AS processed_at`;
+
+function toStoredEvent(r: EventRow): StoredEvent {
+  return {
+    id: r.id,
+    topic: r.topic,
+    event_id: r.event_id,
+    timestamp: r.timestamp,
+    source: r.source,
+    payload: r.payload,
+    processed_at: r.processed_at,
+  };
+}
 
 /** Request bodies go to the database as bytes (`bytea`): no re-encoding of the text in Node. */
 function asBytes(body: Buffer | string): Buffer {
@@ -207,30 +238,107 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
-    // Timestamps are formatted by the database (UTC, microseconds): driver Date parsing loses
-    // the microseconds, and PGlite's misreads years before 100.
-    const columns = `topic, event_id, ${ISO_UTC('"timestamp"')} AS "timestamp", source, payload,
-      ${ISO_UTC('processed_at')} AS processed_at`;
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (query.topic !== undefined) where.push(`topic = ${param(query.topic)}`);
+    if (query.source !== undefined) where.push(`source = ${param(query.source)}`);
+    if (query.since !== undefined) where.push(`"timestamp" >= ${param(query.since)}::timestamptz`);
+    if (query.until !== undefined) where.push(`"timestamp" < ${param(query.until)}::timestamptz`);
+    const desc = query.order !== 'asc';
+    if (query.after !== undefined) {
+      // Keyset: rows strictly beyond the cursor in (timestamp, id) order, so pages neither skip
+      // nor repeat rows while new events arrive.
+      const ts = param(query.after.timestamp);
+      const id = param(query.after.id);
+      where.push(`("timestamp", id) ${desc ? '<' : '>'} (${ts}::timestamptz, ${id}::bigint)`);
+    }
+    const direction = desc ? 'DESC' : 'ASC';
+    const rows = await this.driver.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events
+       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY "timestamp" ${direction}, id ${direction}
+       LIMIT ${param(query.limit)} OFFSET ${param(query.offset)}`,
+      params,
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  async eventsInIdRange(from: number, to: number): Promise<StoredEvent[]> {
+    const rows = await this.driver.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE id BETWEEN $1 AND $2 ORDER BY id`,
+      [from, to],
+      'agg_events_in_range',
+    );
+    return rows.map(toStoredEvent);
+  }
+
+  async eventsAfterId(
+    after: number,
+    topics: readonly string[] | undefined,
+    limit: number,
+  ): Promise<StoredEvent[]> {
     const rows =
-      query.topic === undefined
+      topics === undefined
         ? await this.driver.query<EventRow>(
-            `SELECT ${columns} FROM events ORDER BY "timestamp" DESC, id DESC LIMIT $1 OFFSET $2`,
-            [query.limit, query.offset],
-            'agg_list_events',
+            `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2`,
+            [after, limit],
           )
         : await this.driver.query<EventRow>(
-            `SELECT ${columns} FROM events WHERE topic = $1
-             ORDER BY "timestamp" DESC, id DESC LIMIT $2 OFFSET $3`,
-            [query.topic, query.limit, query.offset],
-            'agg_list_events_topic',
+            `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 AND topic = ANY($2::text[])
+             ORDER BY id LIMIT $3`,
+            [after, topics, limit],
           );
+    return rows.map(toStoredEvent);
+  }
+
+  async lastEventId(): Promise<number> {
+    const rows = await this.driver.query<{ id: number | null }>(
+      'SELECT max(id)::float8 AS id FROM events',
+    );
+    return rows[0]?.id ?? 0;
+  }
+
+  watchInserts(watcher: InsertWatcher): Promise<() => Promise<void>> {
+    return this.driver.listen(INSERTED_CHANNEL, {
+      onNotify: (payload) => {
+        const [from, to] = payload.split('-').map(Number);
+        if (Number.isSafeInteger(from) && Number.isSafeInteger(to)) {
+          watcher.onRange(from as number, to as number);
+        }
+      },
+      onResumed: () => watcher.onResumed(),
+    });
+  }
+
+  async topicSummaries(): Promise<TopicSummary[]> {
+    const rows = await this.driver.query<{
+      topic: string;
+      received: number;
+      unique_processed: number;
+      duplicate_dropped: number;
+      expired: number;
+      last_event_at: string | null;
+    }>(
+      `SELECT t.*, (SELECT ${ISO_UTC('max(e."timestamp")')} FROM events e WHERE e.topic = t.topic)
+                   AS last_event_at
+       FROM (SELECT topic, sum(received)::float8 AS received,
+                    sum(unique_processed)::float8 AS unique_processed,
+                    sum(duplicate_dropped)::float8 AS duplicate_dropped,
+                    sum(expired)::float8 AS expired
+             FROM topic_counters GROUP BY topic) t
+       ORDER BY t.topic`,
+    );
     return rows.map((r) => ({
       topic: r.topic,
-      event_id: r.event_id,
-      timestamp: r.timestamp,
-      source: r.source,
-      payload: r.payload,
-      processed_at: r.processed_at,
+      received: r.received,
+      uniqueProcessed: r.unique_processed,
+      duplicateDropped: r.duplicate_dropped,
+      expired: r.expired,
+      lastEventAt: r.last_event_at ?? undefined,
     }));
   }
 

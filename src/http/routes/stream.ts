@@ -1,0 +1,124 @@
+/**
+ * GET /events/stream: newly stored events as Server-Sent Events, each once, with `id:` set so a
+ * client that reconnects with Last-Event-ID (EventSource does it by itself) resumes right after
+ * the last event it saw. A subscriber that reads too slowly is not allowed to grow this process's
+ * memory: past MAX_BUFFERED_BYTES waiting to be sent, its stream is ended, and it resumes by
+ * reconnecting.
+ */
+import type { FastifyInstance } from 'fastify';
+import { EventFeed, type FeedEvent } from '../../live/event-feed.js';
+import type { AppContext } from '../app-context.js';
+import { keyRequired } from '../auth.js';
+
+/** Bytes queued for one subscriber's socket beyond which it is cut off. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const HEARTBEAT_MS = 15_000;
+/** What EventSource waits before reconnecting. */
+const RETRY_MS = 1000;
+
+interface StreamQuery {
+  topic?: string[];
+  last_event_id?: number;
+}
+
+function frames(events: readonly FeedEvent[]): string {
+  let out = '';
+  for (const e of events) out += `id: ${e.id}\ndata: ${e.json}\n\n`;
+  return out;
+}
+
+export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): void {
+  const feed = new EventFeed(ctx.store, app.log);
+  // Streams never end by themselves: end them before the server waits for open requests.
+  app.addHook('preClose', async () => feed.close());
+
+  app.get<{ Querystring: StreamQuery; Headers: { 'last-event-id'?: string } }>(
+    '/events/stream',
+    {
+      config: { scope: 'read' },
+      schema: {
+        summary: 'Live tail of newly stored events (Server-Sent Events)',
+        description:
+          'Each event stored from now on, once, as `id: <id>` and `data: <StoredEvent JSON>`. Reconnect with the Last-Event-ID header (or last_event_id) to resume right after that event. A client reading too slowly is disconnected and resumes by reconnecting.',
+        tags: ['events'],
+        security: keyRequired,
+        querystring: {
+          type: 'object',
+          properties: {
+            topic: {
+              type: 'array',
+              items: { type: 'string', minLength: 1, maxLength: 255 },
+              maxItems: 100,
+              description: 'Only these topics (repeat the parameter for several).',
+            },
+            last_event_id: {
+              type: 'integer',
+              minimum: 0,
+              description: 'Resume after this event (for clients that cannot set Last-Event-ID).',
+            },
+          },
+        },
+        headers: {
+          type: 'object',
+          properties: { 'last-event-id': { type: 'string', pattern: '^\\d{1,15}$' } },
+        },
+        produces: ['text/event-stream'],
+        response: { 200: { type: 'string' } },
+      },
+    },
+    async (request, reply) => {
+      const header = request.headers['last-event-id'];
+      const lastEventId = header !== undefined ? Number(header) : request.query.last_event_id;
+      const res = reply.raw;
+      reply.hijack();
+      res.writeHead(200, {
+        ...(reply.getHeaders() as Record<string, string>),
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(`retry: ${RETRY_MS}\n: connected\n\n`);
+      let ended = false;
+      let unsubscribe: (() => void) | undefined;
+      ctx.metrics.liveSubscribers.inc();
+      const end = (abort = false): void => {
+        if (ended) return;
+        ended = true;
+        ctx.metrics.liveSubscribers.dec();
+        clearInterval(heartbeat);
+        unsubscribe?.();
+        // Cutting off a slow reader drops what it has not read: ending would keep it buffered.
+        if (abort) res.destroy();
+        else res.end();
+      };
+      const write = (text: string): void => {
+        if (ended) return;
+        if (res.writableLength > MAX_BUFFERED_BYTES) {
+          request.log.info({ reqId: request.id }, 'live stream subscriber too slow; disconnected');
+          end(true);
+          return;
+        }
+        res.write(text);
+      };
+      const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
+      request.raw.once('close', () => end());
+      const topics = request.query.topic;
+      try {
+        unsubscribe = await feed.subscribe(
+          {
+            topics: topics === undefined ? undefined : new Set(topics),
+            deliver: (events) => write(frames(events)),
+            close: () => end(),
+          },
+          lastEventId,
+        );
+      } catch (error) {
+        request.log.warn({ err: error }, 'live stream could not start');
+        end();
+        return;
+      }
+      if (ended) unsubscribe();
+    },
+  );
+}
