@@ -53,6 +53,11 @@ export function faultBackends(only?: (b: BackendName) => boolean): FaultBackend[
           `REQUIRE_SERVICES is set but the fault tests on ${name} cannot run: ${skip}`,
         );
       }
+      if (skip !== undefined) {
+        process.stderr.write(
+          `!! SKIPPING fault tests on ${name}: ${skip} (REQUIRE_SERVICES=1 fails instead)\n`,
+        );
+      }
       return { name, skip };
     });
 }

@@ -30,6 +30,8 @@ export interface PrivatePostgres {
   stop(mode?: 'fast' | 'immediate'): Promise<void>;
   /** kill -9 of the postmaster and every server process it started: a crash of the server. */
   kill9(): Promise<void>;
+  /** Stops the server (`fast`, or `immediate` for an abort) and starts it again. */
+  restart(mode?: 'fast' | 'immediate'): Promise<void>;
   /** Whether the postmaster is alive. */
   running(): boolean;
   /** The server log, for failure messages. */
@@ -229,6 +231,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       if (victims.length > 0 && postmasterPid() === victims[victims.length - 1]) {
         rmSync(join(dataDir, 'postmaster.pid'), { force: true });
       }
+    },
+    async restart(mode = 'fast') {
+      await server.stop(mode);
+      await server.start();
     },
     running,
     log() {

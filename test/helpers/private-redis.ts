@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,10 @@ export interface PrivateRedis {
   start(): Promise<void>;
   /** kill -9 of the server; resolves once it is gone. */
   kill9(): Promise<void>;
+  /** SIGTERM: Redis flushes the append-only file and exits; resolves once it is gone. */
+  stop(): Promise<void>;
+  /** Stops the server (cleanly, or by kill -9 with `crash`) and starts it again. */
+  restart(options?: { crash?: boolean }): Promise<void>;
   running(): boolean;
   /** What the server printed, for failure messages. */
   log(): string;
@@ -33,7 +37,7 @@ export interface PrivateRedis {
 
 function redisServerPath(): string | undefined {
   const fromEnv = process.env.REDIS_SERVER;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== '') return existsSync(fromEnv) ? fromEnv : undefined;
   try {
     const found = execFileSync('sh', ['-c', 'command -v redis-server'], {
       encoding: 'utf8',
@@ -104,6 +108,14 @@ export async function startPrivateRedis(
 
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
 
+  const signal = async (name: NodeJS.Signals) => {
+    const victim = child;
+    if (victim === undefined || !running()) return;
+    const exited = once(victim, 'exit');
+    victim.kill(name);
+    await exited;
+  };
+
   const server: PrivateRedis = {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -124,12 +136,11 @@ export async function startPrivateRedis(
         await sleep(20);
       }
     },
-    async kill9() {
-      const victim = child;
-      if (victim === undefined || !running()) return;
-      const exited = once(victim, 'exit');
-      victim.kill('SIGKILL');
-      await exited;
+    kill9: () => signal('SIGKILL'),
+    stop: () => signal('SIGTERM'),
+    async restart(options = {}) {
+      await signal(options.crash === true ? 'SIGKILL' : 'SIGTERM');
+      await server.start();
     },
     running,
     log: () => output,
