@@ -247,6 +247,11 @@ export function loadConfig(env: Env = process.env): Config {
       );
     }
   }
+  if (config.databaseUrl === undefined && config.role !== 'all') {
+    r.problems.push(
+      `ROLE=${config.role} needs DATABASE_URL: the embedded PGlite store belongs to one process, which must run both the API and the workers`,
+    );
+  }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);
 }

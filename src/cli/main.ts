@@ -19,6 +19,8 @@ const USAGE = `Usage: log-aggregator publish [options]
   --concurrency N    requests in flight (default 20)
   --topic T[,T…]     topics to spread the events over (default demo)
   --rate N           target events per second (default: as fast as possible)
+  --api-key KEY      API key, if the aggregator has API_KEYS (default: $AGGREGATOR_API_KEY);
+                     --verify needs one with the read scope too
   --atomic           publish with ?atomic=true
   --verify           wait for the queue to drain and check the counters exactly
   --timeout S        seconds --verify waits for the drain (default 300)
@@ -31,8 +33,10 @@ interface Stats {
   duplicate_dropped: number;
 }
 
+let authorization: Record<string, string> = {};
+
 async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url);
+  const response = await fetch(url, { headers: authorization });
   if (!response.ok) throw new Error(`${url} answered ${response.status}`);
   return (await response.json()) as T;
 }
@@ -74,6 +78,7 @@ async function publishCommand(argv: string[]): Promise<number> {
       topic: { type: 'string', default: 'demo' },
       rate: { type: 'string' },
       atomic: { type: 'boolean', default: false },
+      'api-key': { type: 'string' },
       verify: { type: 'boolean', default: false },
       timeout: { type: 'string' },
       quiet: { type: 'boolean', default: false },
@@ -86,6 +91,8 @@ async function publishCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const url = values.url.replace(/\/$/, '');
+  const apiKey = values['api-key'] ?? process.env.AGGREGATOR_API_KEY;
+  if (apiKey !== undefined && apiKey !== '') authorization = { authorization: `Bearer ${apiKey}` };
   const total = number(values.events, 'events', 20_000, 1, 100_000_000);
   const dupRate = number(values['dup-rate'], 'dup-rate', 0.35, 0, 0.99);
   const batch = number(values.batch, 'batch', 100, 1, 100_000);
@@ -136,6 +143,7 @@ async function publishCommand(argv: string[]): Promise<number> {
     concurrency,
     rate,
     atomic: values.atomic,
+    apiKey: authorization.authorization === undefined ? undefined : apiKey,
     onProgress: (p) => {
       if (!tty) return;
       const now = performance.now();

@@ -15,6 +15,8 @@ export interface PublishOptions {
   /** Events per second to aim for; unset = as fast as the server answers. */
   readonly rate?: number | undefined;
   readonly atomic?: boolean;
+  /** Sent as `Authorization: Bearer` when the aggregator has API keys. */
+  readonly apiKey?: string | undefined;
   /** Give up on a batch after this many attempts. */
   readonly maxAttempts?: number;
   readonly onProgress?: (progress: PublishProgress) => void;
@@ -85,7 +87,10 @@ export async function publishEvents(
         const response = await pool.request({
           path,
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
+          headers: {
+            'content-type': 'application/json',
+            ...(options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` }),
+          },
           body,
           signal: options.signal,
         });

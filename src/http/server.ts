@@ -62,7 +62,8 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Requests on kept-alive connections after close() begins get AGG_ERR_SHUTTING_DOWN below.
+    return503OnClosing: false,
   });
 
   const ajv = validators();
@@ -134,6 +135,15 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
       reply,
     ),
   );
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    void reply.header('connection', 'close');
+    throw new AggregatorError('AGG_ERR_SHUTTING_DOWN', undefined, [], { retryAfterSeconds: 1 });
+  });
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

@@ -131,3 +131,11 @@ describe('retention settings', () => {
     );
   });
 });
+
+describe('roles', () => {
+  it('refuses ROLE=api or worker on the embedded store, which one process must own', () => {
+    expect(() => loadConfig({ ROLE: 'api' })).toThrow(/ROLE=api needs DATABASE_URL/);
+    expect(() => loadConfig({ ROLE: 'worker' })).toThrow(/ROLE=worker needs DATABASE_URL/);
+    expect(loadConfig({ ROLE: 'api', DATABASE_URL: 'postgres://db/x' }).role).toBe('api');
+  });
+});
