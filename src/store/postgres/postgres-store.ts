@@ -86,7 +86,12 @@ fresh AS (
   ON CONFLICT (message_id) DO NOTHING
   RETURNING message_id
 ),
-claimed AS (SELECT msgs.ord, msgs.events FROM msgs JOIN fresh USING (message_id)),
+-- The same message twice in one call is applied once.
+claimed AS (
+  SELECT DISTINCT ON (message_id) msgs.ord, msgs.events
+  FROM msgs JOIN fresh USING (message_id)
+  ORDER BY message_id, msgs.ord
+),
 ${APPLY_TAIL}`;
 
 /** $1: a request body as UTF-8 bytes, applied as one message without a ledger row. */
