@@ -23,6 +23,7 @@ import type { AppContext } from './app-context.js';
 import { registerAuth, securitySchemes } from './auth.js';
 import { sendError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -161,6 +162,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerDeadLetterRoutes(app, ctx);
   registerMetricsRoutes(app, ctx);
   registerStreamRoutes(app, ctx);
+  registerDashboardRoutes(app);
   await app.ready();
   return app;
 }
