@@ -67,6 +67,10 @@ export interface Config {
   /** Per-topic retention overriding retentionDays (0 = forever for that topic). */
   readonly retentionTopicDays: ReadonlyMap<string, number>;
   readonly retentionIntervalMs: number;
+  /** Days the key of an event whose payload expired is still remembered; 0 = forever. */
+  readonly keyRetentionDays: number;
+  /** What happens to a duplicate that differs from the stored copy. */
+  readonly duplicatePolicy: 'first-wins' | 'reject-conflicts';
   /** Requests per key (or per client address) per window; 0 turns rate limiting off. */
   readonly rateLimitMax: number;
   readonly rateLimitWindowMs: number;
@@ -232,6 +236,8 @@ export function loadConfig(env: Env = process.env): Config {
     retentionDays: r.integer('RETENTION_DAYS', 0, 0, 1_000_000),
     retentionTopicDays: r.topicDays('RETENTION_TOPIC_DAYS'),
     retentionIntervalMs: r.integer('RETENTION_INTERVAL_MS', 60_000, 100, 24 * 3600_000),
+    keyRetentionDays: r.integer('KEY_RETENTION_DAYS', 0, 0, 1_000_000),
+    duplicatePolicy: r.oneOf('DUPLICATE_POLICY', 'first-wins', ['first-wins', 'reject-conflicts']),
     rateLimitMax: r.integer('RATE_LIMIT_MAX', 0, 0, 1_000_000_000),
     rateLimitWindowMs: r.integer('RATE_LIMIT_WINDOW_MS', 60_000, 100, 24 * 3600_000),
   };

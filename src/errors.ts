@@ -25,6 +25,10 @@ export const ERRORS = {
   AGG_ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'The queue is unavailable' },
   AGG_ERR_SHUTTING_DOWN: { status: 503, message: 'The service is shutting down' },
   AGG_ERR_STORE_REJECTED: { status: 422, message: 'The database refused the events' },
+  AGG_ERR_CONFLICT: {
+    status: 409,
+    message: 'A duplicate differs from the stored copy of its event',
+  },
   AGG_ERR_NOT_FOUND: { status: 404, message: 'Route not found' },
   AGG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
@@ -63,6 +67,25 @@ export class QueueUnavailableError extends AggregatorError {
   constructor(cause: unknown) {
     super('AGG_ERR_QUEUE_UNAVAILABLE', undefined, [], { cause, retryAfterSeconds: 1 });
     this.name = 'QueueUnavailableError';
+  }
+}
+
+/**
+ * An atomic publish under DUPLICATE_POLICY=reject-conflicts held duplicates that differ from the
+ * stored copies of their events; nothing of it was stored.
+ */
+export class ConflictRejectedError extends AggregatorError {
+  constructor(readonly outcomes: readonly { index: number; conflict: boolean }[]) {
+    const conflicting = outcomes.filter((o) => o.conflict).map((o) => o.index);
+    super(
+      'AGG_ERR_CONFLICT',
+      `${conflicting.length} event(s) repeat a stored (topic, event_id) with a different timestamp, source or payload; nothing was stored`,
+      conflicting.map((i) => ({
+        field: `events[${i}]`,
+        reason: 'differs from the stored event with this topic and event_id',
+      })),
+    );
+    this.name = 'ConflictRejectedError';
   }
 }
 

@@ -82,6 +82,14 @@ export class DeploymentMetrics {
     'aggregator_events_duplicate_total',
     'Events dropped as duplicates of a stored one (= /stats duplicate_dropped)',
   );
+  private readonly conflicting = this.counter(
+    'aggregator_events_conflicting_duplicate_total',
+    'Duplicates whose timestamp, source or payload differ from the stored event',
+  );
+  private readonly rejected = this.counter(
+    'aggregator_events_rejected_total',
+    'Conflicting duplicates refused (DUPLICATE_POLICY=reject-conflicts)',
+  );
   private readonly expired = this.counter(
     'aggregator_events_expired_total',
     'Stored events deleted by retention (RETENTION_DAYS)',
@@ -131,6 +139,8 @@ export class DeploymentMetrics {
       set(this.unique, counters.uniqueProcessed);
       set(this.duplicate, counters.duplicateDropped);
       set(this.expired, counters.expired);
+      set(this.conflicting, counters.conflictingDuplicates);
+      set(this.rejected, counters.rejected);
       set(this.deadLetters, deadLetters);
     }
     this.up.set({ backend: 'store' }, store.status === 'fulfilled' ? 1 : 0);

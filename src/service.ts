@@ -48,15 +48,23 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     ? new WorkerPool(queue, logger, {
         concurrency: config.workerConcurrency,
         instanceId: config.instanceId,
-        periodic: retention.enabled
-          ? [
-              {
-                name: 'retention',
-                intervalMs: config.retentionIntervalMs,
-                run: (signal) => retention.run(signal),
-              },
-            ]
-          : [],
+        periodic: [
+          // Duplicates dropped while their stored copy was invisible are compared soon after.
+          {
+            name: 'conflict checks',
+            intervalMs: 1000,
+            run: () => store.resolvePendingConflicts(1000),
+          },
+          ...(retention.enabled
+            ? [
+                {
+                  name: 'retention',
+                  intervalMs: config.retentionIntervalMs,
+                  run: (signal: AbortSignal) => retention.run(signal),
+                },
+              ]
+            : []),
+        ],
         onBatch: (_result, ms) => {
           metrics.applyDuration.observe(ms / 1000);
           metrics.batchesApplied.inc();

@@ -25,6 +25,7 @@ import { sendError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
+import { registerDedupRoutes } from './routes/dedup.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
@@ -162,6 +163,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerDeadLetterRoutes(app, ctx);
   registerMetricsRoutes(app, ctx);
   registerStreamRoutes(app, ctx);
+  registerDedupRoutes(app, ctx);
   registerDashboardRoutes(app);
   await app.ready();
   return app;

@@ -51,6 +51,10 @@ export interface Queue {
   enqueue(batch: AcceptedBatch): Promise<string>;
   /** What is accepted and not yet applied. */
   depth(): Promise<QueueDepth>;
+  /** The id the store keeps the receipt of message `messageId` (as enqueue returned it) under. */
+  receiptKey(messageId: string): string;
+  /** Whether message `messageId` still waits in the queue (not applied yet). */
+  isQueued(messageId: string): Promise<boolean>;
   /** A consumer for one worker loop; `name` must be unique among live workers. */
   createConsumer(name: string): QueueConsumer;
   /** Background upkeep: forget settled messages, release what dead workers left behind. */
@@ -66,6 +70,8 @@ export const EMPTY_RESULT: ConsumeResult = Object.freeze({
   received: 0,
   inserted: 0,
   duplicates: 0,
+  conflicts: 0,
+  rejected: 0,
   deadLettered: 0,
 });
 
@@ -79,6 +85,8 @@ export function addResults(
     received: a.received + b.received,
     inserted: a.inserted + b.inserted,
     duplicates: a.duplicates + b.duplicates,
+    conflicts: a.conflicts + b.conflicts,
+    rejected: a.rejected + b.rejected,
     deadLettered: a.deadLettered + (b.deadLettered ?? 0),
   };
 }

@@ -20,9 +20,72 @@ export interface ApplyResult {
   readonly received: number;
   /** Events stored for the first time. */
   readonly inserted: number;
-  /** `received - inserted`: events whose key was already stored or repeated in the batch. */
+  /** Events dropped because their key was already stored or repeated in the batch. */
   readonly duplicates: number;
+  /** Duplicates whose timestamp, source or payload differ from the stored copy (dropped or rejected). */
+  readonly conflicts: number;
+  /** Conflicting duplicates refused (DUPLICATE_POLICY=reject-conflicts). */
+  readonly rejected: number;
 }
+
+/** What became of one event of an atomic publish with detail=true. */
+export interface EventOutcome {
+  /** Position in the request, from 0. */
+  readonly index: number;
+  readonly outcome: 'stored' | 'duplicate' | 'rejected';
+  /** A duplicate whose timestamp, source or payload differ from the stored copy. */
+  readonly conflict: boolean;
+  /** For a duplicate or rejected event: when the stored copy was stored (ISO 8601 UTC). */
+  readonly originalProcessedAt?: string | undefined;
+}
+
+export interface AtomicResult extends ApplyResult {
+  /** Per event, when asked for. */
+  readonly outcomes?: readonly EventOutcome[] | undefined;
+}
+
+/** A conflicting duplicate as kept for inspection. */
+export interface StoredConflict {
+  readonly id: number;
+  readonly topic: string;
+  readonly eventId: string;
+  readonly stored: ConflictSide;
+  readonly duplicate: ConflictSide;
+  readonly rejected: boolean;
+  readonly detectedAt: string;
+}
+
+export interface ConflictSide {
+  /** The 64-bit content hash, as decimal text. */
+  readonly hash: string;
+  readonly timestamp: string | null;
+  readonly source: string | null;
+  /** The first 200 characters of the payload as JSON. */
+  readonly payloadStart: string | null;
+}
+
+/** Deduplication figures of one source within a topic. */
+export interface DedupStats {
+  readonly source: string;
+  readonly events: number;
+  readonly unique: number;
+  readonly duplicates: number;
+  readonly conflicts: number;
+  /** Delay between the stored copy and a later one, ms; the median is within 19%. */
+  readonly medianDelayMs: number | null;
+  readonly maxDelayMs: number;
+}
+
+/** One equation /stats/verify recomputes from the tables. */
+export interface VerifyCheck {
+  readonly name: string;
+  readonly expected: number;
+  readonly actual: number;
+  readonly difference: number;
+}
+
+/** How a duplicate that differs from the stored copy is treated. */
+export type DuplicatePolicy = 'first-wins' | 'reject-conflicts';
 
 export interface EventQuery {
   readonly topic?: string | undefined;
@@ -61,8 +124,14 @@ export interface Counters {
   readonly received: number;
   readonly uniqueProcessed: number;
   readonly duplicateDropped: number;
-  /** Events deleted by retention (they stay counted in the three above). */
+  /** Duplicates that differ from the stored copy, dropped or rejected. */
+  readonly conflictingDuplicates: number;
+  /** Conflicting duplicates refused under DUPLICATE_POLICY=reject-conflicts. */
+  readonly rejected: number;
+  /** Stored events whose payload retention removed (they stay counted in the above). */
   readonly expired: number;
+  /** Of those, the ones whose key was forgotten too (KEY_RETENTION_DAYS). */
+  readonly keysExpired: number;
   readonly topics: readonly string[];
 }
 
@@ -71,6 +140,8 @@ export interface DeadLetter {
   /** The refused message's body as text. */
   readonly body: string;
   readonly reason: string;
+  /** Events in it, as the queue counted them. */
+  readonly eventCount: number;
 }
 
 /** A parked message as listed for inspection. */
@@ -99,6 +170,8 @@ export interface Inbox {
   applyOne(id: string, shard: number): Promise<ApplyResult>;
   /** Moves one message to the dead-letter table with the reason, in one transaction. */
   deadLetter(id: string, reason: string): Promise<void>;
+  /** Whether message `id` is still in the inbox. */
+  contains(id: string): Promise<boolean>;
 }
 
 export interface Store {
@@ -109,11 +182,21 @@ export interface Store {
    * `shard` spreads counter updates so concurrent workers do not queue on one row.
    */
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult>;
-  /** Applies an accepted batch straight away (atomic publish): one transaction. */
-  applyAccepted(batch: AcceptedBatch, shard: number): Promise<ApplyResult>;
+  /**
+   * Applies an accepted batch straight away (atomic publish): one transaction. With the policy
+   * reject-conflicts, a batch holding a conflicting duplicate is rolled back whole and
+   * ConflictRejectedError is thrown.
+   */
+  applyAccepted(
+    batch: AcceptedBatch,
+    shard: number,
+    options?: { detail?: boolean },
+  ): Promise<AtomicResult>;
   /** Parks a message the database refuses, so it no longer blocks the messages behind it. */
   deadLetter(letter: DeadLetter): Promise<void>;
   deadLetterCount(): Promise<number>;
+  /** Events in the parked messages, as the queue counted them. */
+  deadLetteredEvents(): Promise<number>;
   /** Parked messages, most recent first. */
   listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]>;
   /** Discards a parked message after inspection; false if there is none with this id. */
@@ -137,10 +220,28 @@ export interface Store {
   /** Rows stored, in all topics or in one. */
   countEvents(topic?: string): Promise<number>;
   /**
-   * Deletes up to `limit` events of `topic` whose event time is before `before`, oldest first, and
-   * counts them as expired, in one transaction. Rows other transactions hold are skipped.
+   * Removes the payload of up to `limit` events of `topic` whose event time is before `before`,
+   * oldest first, and counts them as expired, in one transaction; the rows stay as the memory of
+   * their keys. Rows other transactions hold are skipped.
    */
   expireEvents(topic: string, before: Date, limit: number): Promise<number>;
+  /**
+   * Deletes up to `limit` tombstones (events whose payload retention removed) with event time
+   * before `before`: their keys are forgotten, and counted as keys_expired.
+   */
+  forgetKeys(before: Date, limit: number): Promise<number>;
+  /** Compares up to `limit` duplicates dropped while their stored copy was not yet visible. */
+  resolvePendingConflicts(limit: number): Promise<number>;
+  listConflicts(query: {
+    topic?: string | undefined;
+    limit: number;
+    beforeId?: number | undefined;
+  }): Promise<StoredConflict[]>;
+  dedupStats(topic: string): Promise<DedupStats[]>;
+  /** The outcomes of an applied queue message (one letter per event), if still kept. */
+  receipt(messageId: string): Promise<string | undefined>;
+  /** Recomputes the counting equations from the tables. */
+  verify(): Promise<VerifyCheck[]>;
   /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */
   pruneLedger(before: Date): Promise<number>;
   readonly inbox: Inbox;

@@ -372,7 +372,13 @@ for (const backend of suiteBackends()) {
           '?atomic=true',
         );
         expect(reply.status).toBe(200);
-        expect(reply.body).toEqual({ accepted: 4, queued: 0, processed: 2, duplicates: 2 });
+        expect(reply.body).toEqual({
+          accepted: 4,
+          queued: 0,
+          processed: 2,
+          duplicates: 2,
+          conflicts: 0,
+        });
         // Stored before the answer: no waiting for a worker.
         expect(await rows(topic)).toBe(3);
         const listed = await request<{ event_id: string }[]>(`${base}/events?topic=${topic}`);

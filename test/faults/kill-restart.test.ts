@@ -16,7 +16,7 @@ import {
   type FaultResources,
 } from '../helpers/fault-resources.js';
 import { waitForDrain } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch } from '../helpers/invariants.js';
+import { expectExactlyOnce, expectStatsMatch, expectVerified } from '../helpers/invariants.js';
 import { processGroupGone, processGroupMembers } from '../helpers/process-group.js';
 import { freePort, spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
@@ -71,6 +71,7 @@ for (const backend of faultBackends()) {
       const report = await publisher.done;
       expect(report.batches).toBe(batches);
       const stats = await waitForDrain(current.url, EVENTS, 120_000);
+      await expectVerified(current.url);
       expect(await current.stopGroup('SIGTERM')).toBe(0);
       const state = await resources.readState();
 

@@ -16,7 +16,7 @@ import {
   type FaultResources,
 } from '../helpers/fault-resources.js';
 import { request, waitForDrain, type Stats } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch } from '../helpers/invariants.js';
+import { expectExactlyOnce, expectStatsMatch, expectVerified } from '../helpers/invariants.js';
 import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
 
@@ -112,6 +112,7 @@ for (const backend of faultBackends((b) => b.startsWith('postgres'))) {
 
       // The workers resumed by themselves: the queue drains without any restart of the service.
       const stats = await waitForDrain(url, EVENTS, 120_000);
+      await expectVerified(url);
       expect(await service.stopGroup('SIGTERM')).toBe(0);
       const state = await resources.readState();
 

@@ -16,7 +16,7 @@ import {
   type FaultResources,
 } from '../helpers/fault-resources.js';
 import { request, waitForDrain } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch } from '../helpers/invariants.js';
+import { expectExactlyOnce, expectStatsMatch, expectVerified } from '../helpers/invariants.js';
 import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
 
@@ -113,6 +113,7 @@ for (const backend of faultBackends((b) => b === 'postgres-redis')) {
       expect(report.statuses[503] ?? 0).toBeGreaterThan(0);
 
       const stats = await waitForDrain(url, EVENTS, 120_000);
+      await expectVerified(url);
       const after = await request<Health>(`${url}/health`);
       expect(after.body.queue_durability).toBe('aof-always');
       expect(await service.stopGroup('SIGTERM')).toBe(0);

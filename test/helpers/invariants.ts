@@ -58,3 +58,17 @@ export function expectStatsMatch(stats: Stats, state: StoredState): void {
     duplicate_dropped: state.duplicateDropped,
   });
 }
+
+/** GET /stats/verify: every counting equation recomputed from the tables holds. */
+export async function expectVerified(base: string): Promise<void> {
+  const reply = await fetch(`${base}/stats/verify`);
+  const body = (await reply.json()) as {
+    consistent: boolean;
+    checks: { name: string; difference: number }[];
+  };
+  expect(
+    body.checks.filter((c) => c.difference !== 0),
+    'counting equations that do not hold',
+  ).toEqual([]);
+  expect(body.consistent).toBe(true);
+}

@@ -81,6 +81,7 @@ describe('security', () => {
       messageId: 'stream/1-0',
       body: '{"events":[]}',
       reason: 'test reason',
+      eventCount: 0,
     });
     expect((await request(`${base}/dead-letters`, { headers: { 'x-api-key': READ } })).status).toBe(
       403,

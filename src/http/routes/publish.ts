@@ -27,7 +27,7 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
   const maxEvents = ctx.config.maxEventsPerRequest;
   const ref = (id: string) => ({ $ref: `${id}#` });
 
-  app.post<{ Body: PublishBody; Querystring: { atomic: boolean } }>(
+  app.post<{ Body: PublishBody; Querystring: { atomic: boolean; detail: boolean } }>(
     '/publish',
     {
       config: { scope: 'publish' },
@@ -42,6 +42,7 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
           200: publishResponseSchema,
           400: ref('Error'),
           413: ref('Error'),
+          409: ref('Error'),
           415: ref('Error'),
           422: ref('Error'),
           503: ref('Error'),
@@ -69,13 +70,22 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
       };
       if (request.query.atomic) {
         atomicShard = atomicShard >= 127 ? 64 : atomicShard + 1;
-        const result = await ctx.store.applyAccepted(batch, atomicShard);
+        const result = await ctx.store.applyAccepted(batch, atomicShard, {
+          detail: request.query.detail,
+        });
         ctx.metrics.eventsAccepted.inc(batch.eventCount);
         return {
           accepted: batch.eventCount,
           queued: 0,
           processed: result.inserted,
           duplicates: result.duplicates,
+          conflicts: result.conflicts,
+          events: result.outcomes?.map((o) => ({
+            index: o.index,
+            outcome: o.outcome,
+            conflict: o.conflict,
+            original_processed_at: o.originalProcessedAt,
+          })),
         };
       }
       const messageId = await ctx.queue.enqueue(batch);

@@ -12,7 +12,7 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void
         summary: 'Counters',
         security: keyRequired,
         description:
-          'received = unique_processed + duplicate_dropped, counted in the transaction that stores the events. Events still queued are not yet received.',
+          'received = unique_processed + duplicate_dropped + rejected, counted in the transaction that stores the events. Events still queued are not yet received.',
         tags: ['stats'],
         response: {
           200: {
@@ -21,6 +21,19 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void
               received: { type: 'integer' },
               unique_processed: { type: 'integer' },
               duplicate_dropped: { type: 'integer' },
+              conflicting_duplicates: {
+                type: 'integer',
+                description:
+                  'Duplicates whose timestamp, source or payload differ from the stored event (see GET /conflicts).',
+              },
+              rejected: {
+                type: 'integer',
+                description: 'Conflicting duplicates refused (DUPLICATE_POLICY=reject-conflicts).',
+              },
+              keys_expired: {
+                type: 'integer',
+                description: 'Expired events whose key was forgotten too (KEY_RETENTION_DAYS).',
+              },
               expired: {
                 type: 'integer',
                 description: 'Stored events since deleted by retention (RETENTION_DAYS).',
@@ -40,7 +53,10 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void
         received: c.received,
         unique_processed: c.uniqueProcessed,
         duplicate_dropped: c.duplicateDropped,
+        conflicting_duplicates: c.conflictingDuplicates,
+        rejected: c.rejected,
         expired: c.expired,
+        keys_expired: c.keysExpired,
         topics: c.topics,
         uptime_seconds: uptimeSeconds(ctx),
         dedup_rate_percent:

@@ -95,6 +95,12 @@ export const publishQuerySchema = {
       default: false,
       description: 'Store the events before answering, in one transaction, and report the counts.',
     },
+    detail: {
+      type: 'boolean',
+      default: false,
+      description:
+        'With atomic=true: also answer, per event in order, stored / duplicate (with when the original was stored) / rejected.',
+    },
   },
 } as const;
 
@@ -106,6 +112,23 @@ export const publishResponseSchema = {
     queued: { type: 'integer', description: 'Events queued for the workers (0 in atomic mode).' },
     processed: { type: 'integer', description: 'Atomic mode: events stored for the first time.' },
     duplicates: { type: 'integer', description: 'Atomic mode: events already stored.' },
+    conflicts: {
+      type: 'integer',
+      description: 'Atomic mode: duplicates whose timestamp, source or payload differ.',
+    },
+    events: {
+      type: 'array',
+      description: 'Atomic mode with detail=true: what became of each event, in order.',
+      items: {
+        type: 'object',
+        properties: {
+          index: { type: 'integer' },
+          outcome: { type: 'string', enum: ['stored', 'duplicate', 'rejected'] },
+          conflict: { type: 'boolean' },
+          original_processed_at: { type: 'string', format: 'date-time' },
+        },
+      },
+    },
     message_id: { type: 'string', description: 'Queued mode: id of the queue message.' },
   },
 } as const;

@@ -33,6 +33,8 @@ export interface InboxQueueOptions {
 /** The backpressure check reads a depth at most this old, so publishing never scans the inbox. */
 const DEPTH_CACHE_MS = 250;
 const IDLE_POLL_MIN_MS = 20;
+/** How long the receipt of an applied message is kept. */
+const RECEIPT_RETENTION_MS = 3600_000;
 /** Most requests written by one inbox insert. */
 const MAX_GROUP = 200;
 
@@ -127,12 +129,24 @@ export class InboxQueue implements Queue {
     return this.depthInFlight;
   }
 
+  receiptKey(messageId: string): string {
+    return `inbox-${messageId}`;
+  }
+
+  isQueued(messageId: string): Promise<boolean> {
+    return /^\d{1,18}$/.test(messageId)
+      ? this.store.inbox.contains(messageId)
+      : Promise.resolve(false);
+  }
+
   createConsumer(name: string): QueueConsumer {
     return new InboxConsumer(name, this.store, this.options, this.enqueued);
   }
 
-  /** Nothing to do: an applied inbox row is already gone, and no ledger rows are written. */
-  async maintain(): Promise<void> {}
+  /** An applied inbox row is already gone; only receipts older than an hour are forgotten. */
+  async maintain(): Promise<void> {
+    await this.store.pruneLedger(new Date(Date.now() - RECEIPT_RETENTION_MS));
+  }
 
   durability(): Promise<DurabilityInfo> {
     return Promise.resolve({

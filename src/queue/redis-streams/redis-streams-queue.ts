@@ -221,6 +221,20 @@ export class RedisStreamsQueue implements Queue {
     }
   }
 
+  receiptKey(messageId: string): string {
+    return `${this.streamKey}/${messageId}`;
+  }
+
+  async isQueued(messageId: string): Promise<boolean> {
+    if (!/^\d+-\d+$/.test(messageId)) return false;
+    try {
+      const found = (await this.redis.xrange(this.streamKey, messageId, messageId)) as unknown[];
+      return found.length > 0;
+    } catch (error) {
+      throw mapRedisError(error);
+    }
+  }
+
   createConsumer(name: string): QueueConsumer {
     const consumer = new RedisStreamConsumer(name, this, this.store, this.options, () =>
       this.consumers.delete(consumer),
@@ -443,7 +457,11 @@ class RedisStreamConsumer implements QueueConsumer {
   private async apply(entries: Entry[]): Promise<ConsumeResult> {
     // Stream ids are unique within one stream only: the ledger knows a message by both.
     const { stream } = this.queue.keys;
-    const messages = entries.map((e) => ({ id: `${stream}/${e.id}`, body: e.body }));
+    const messages = entries.map((e) => ({
+      id: `${stream}/${e.id}`,
+      body: e.body,
+      count: e.count,
+    }));
     try {
       return { ...(await this.store.applyBatches(messages, this.shard)), deadLettered: 0 };
     } catch (error) {
@@ -459,6 +477,7 @@ class RedisStreamConsumer implements QueueConsumer {
           messageId: message.id,
           body: message.body,
           reason: error.message,
+          eventCount: message.count,
         });
         this.options.onWarning?.(`message ${message.id} moved to dead letters`, error);
         total = addResults(total, { ...EMPTY_RESULT, deadLettered: 1 });

@@ -3,6 +3,7 @@
  * PostgreSQL backend, with its data in a directory so it survives restarts.
  */
 import { migrated } from '../migrate.js';
+import type { DuplicatePolicy } from '../store.js';
 import { PostgresStore } from '../postgres/postgres-store.js';
 import { PgliteDriver } from './pglite-driver.js';
 import { PgliteThreadDriver, pgliteThreadEntry } from './pglite-thread-driver.js';
@@ -11,11 +12,14 @@ import { PgliteThreadDriver, pgliteThreadEntry } from './pglite-thread-driver.js
  * Opens the embedded store. PGlite runs on a thread of its own so that the API and the database
  * use two cores; only when running from sources without a build does it run on the main thread.
  */
-export async function openPgliteStore(dataDir: string): Promise<PostgresStore> {
+export async function openPgliteStore(
+  dataDir: string,
+  duplicatePolicy: DuplicatePolicy = 'first-wins',
+): Promise<PostgresStore> {
   const entry = pgliteThreadEntry();
   const driver =
     entry === undefined
       ? await PgliteDriver.open(dataDir)
       : await PgliteThreadDriver.open(dataDir, entry);
-  return new PostgresStore(await migrated(driver), 'pglite');
+  return new PostgresStore(await migrated(driver), 'pglite', { duplicatePolicy });
 }

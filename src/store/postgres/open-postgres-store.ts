@@ -1,8 +1,11 @@
 /** Opens the production Store: a `pg` pool on DATABASE_URL, migrated before first use. */
 import { migrated } from '../migrate.js';
+import type { DuplicatePolicy } from '../store.js';
 import { PgDriver, type PgDriverOptions } from './pg-driver.js';
 import { PostgresStore } from './postgres-store.js';
 
-export async function openPostgresStore(options: PgDriverOptions): Promise<PostgresStore> {
-  return new PostgresStore(await migrated(new PgDriver(options)), 'postgres');
+export async function openPostgresStore(
+  options: PgDriverOptions & { duplicatePolicy?: DuplicatePolicy },
+): Promise<PostgresStore> {
+  return new PostgresStore(await migrated(new PgDriver(options)), 'postgres', options);
 }

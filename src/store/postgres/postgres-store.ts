@@ -10,10 +10,17 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AcceptedBatch, StoredEvent } from '../../log-event.js';
+import { ConflictRejectedError } from '../../errors.js';
 import type { SqlDriver } from '../sql-driver.js';
 import { SqlConflictError } from '../sql-errors.js';
 import type {
   ApplyResult,
+  AtomicResult,
+  DedupStats,
+  StoredConflict,
+  VerifyCheck,
+  DuplicatePolicy,
+  EventOutcome,
   Counters,
   DeadLetter,
   EventQuery,
@@ -25,6 +32,10 @@ import type {
   TopicSummary,
 } from '../store.js';
 
+/** SQL rendering a timestamptz column as ISO 8601 UTC with microseconds. */
+const ISO_UTC = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 /**
  * Channel on which every transaction that stores events announces, at commit, the range of ids
  * it inserted (`min-max`). Other rows may lie in that range; each row is announced by its own
@@ -33,10 +44,17 @@ import type {
 export const INSERTED_CHANNEL = 'agg_events_inserted';
 
 /**
- * The part of every apply statement after the messages are known. It expects a CTE
- * `claimed(ord, events)` (one row per message, `events` a JSON array) and `$2` = counter shard.
+ * The CTEs of every apply statement after the messages are known. They expect a CTE
+ * `claimed(ord, events, message_id)` (one row per message, `events` a JSON array, `message_id`
+ * null for an atomic publish), `$2` = counter shard and `$3` = whether conflicting duplicates
+ * are rejected (DUPLICATE_POLICY=reject-conflicts).
+ *
+ * `outcome` says what became of each event: S stored, D duplicate of the stored copy, C a
+ * duplicate whose timestamp, source or payload differ (a conflict, dropped), R a conflict
+ * rejected. A duplicate whose stored copy a concurrent transaction committed is invisible here;
+ * it counts as a duplicate and is compared later (pending_conflict_checks).
  */
-const APPLY_TAIL = `
+const APPLY_CTES = `
 input AS (
   SELECT e.value->>'topic' AS topic,
          e.value->>'event_id' AS event_id,
@@ -44,33 +62,142 @@ input AS (
          e.value->>'source' AS source,
          coalesce(e.value->'payload', '{}'::jsonb) AS payload,
          c.ord AS mord,
-         e.ord AS eord
+         e.ord AS eord,
+         c.message_id
   FROM claimed c
   CROSS JOIN LATERAL jsonb_array_elements(c.events) WITH ORDINALITY AS e(value, ord)
 ),
-inserted AS (
-  INSERT INTO events (topic, event_id, "timestamp", source, payload)
-  SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload
-  FROM input
-  ORDER BY topic, event_id, mord, eord
-  ON CONFLICT (topic, event_id) DO NOTHING
-  RETURNING id, topic
+hashed AS (
+  SELECT i.*, hashtextextended(jsonb_build_array(i.ts, i.source, i.payload)::text, 0) AS hash
+  FROM input i
 ),
-received AS (SELECT topic, count(*) AS n FROM input GROUP BY topic),
-stored AS (SELECT topic, count(*) AS n FROM inserted GROUP BY topic),
+firsts AS (
+  SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload, hash, mord, eord
+  FROM hashed
+  ORDER BY topic, event_id, mord, eord
+),
+inserted AS (
+  INSERT INTO events (topic, event_id, "timestamp", source, payload, content_hash)
+  SELECT topic, event_id, ts, source, payload, hash FROM firsts
+  ORDER BY topic, event_id
+  ON CONFLICT (topic, event_id) DO NOTHING
+  RETURNING id, topic, event_id
+),
+compared AS (
+  SELECT h.topic, h.event_id, h.ts, h.source, h.payload, h.hash, h.mord, h.eord, h.message_id,
+         n.id IS NOT NULL AND f.mord = h.mord AND f.eord = h.eord AS stored,
+         CASE WHEN n.id IS NOT NULL THEN f.hash ELSE e.content_hash END AS first_hash,
+         CASE WHEN n.id IS NOT NULL THEN now() ELSE e.processed_at END AS first_at,
+         CASE WHEN n.id IS NOT NULL THEN f.ts ELSE e."timestamp" END AS first_ts,
+         CASE WHEN n.id IS NOT NULL THEN f.source ELSE e.source END AS first_source,
+         CASE WHEN n.id IS NOT NULL THEN f.payload ELSE e.payload END AS first_payload
+  FROM hashed h
+  JOIN firsts f USING (topic, event_id)
+  LEFT JOIN inserted n USING (topic, event_id)
+  LEFT JOIN LATERAL (
+    SELECT x.content_hash, x.processed_at, x."timestamp", x.source, x.payload
+    FROM events x
+    WHERE n.id IS NULL AND x.topic = h.topic AND x.event_id = h.event_id
+  ) e ON true
+),
+outcome AS (
+  SELECT c.*,
+         CASE
+           WHEN c.stored THEN 'S'
+           WHEN c.first_hash IS NULL OR c.first_hash = 0 OR c.first_hash = c.hash THEN 'D'
+           WHEN $3::boolean THEN 'R'
+           ELSE 'C'
+         END AS kind
+  FROM compared c
+),
+conflicted AS (
+  INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
+                         duplicate_timestamp, stored_source, duplicate_source, stored_payload,
+                         duplicate_payload, rejected)
+  SELECT topic, event_id, first_hash, hash, first_ts, ts, first_source, source,
+         left(first_payload::text, 200), left(payload::text, 200), kind = 'R'
+  FROM outcome WHERE kind IN ('C', 'R')
+  ORDER BY mord, eord
+),
+unresolved AS (
+  INSERT INTO pending_conflict_checks (topic, event_id, hash, ts, source, payload, rejected)
+  SELECT topic, event_id, hash, ts, source, left(payload::text, 200), $3::boolean
+  FROM outcome WHERE NOT stored AND first_hash IS NULL
+),
+by_topic AS (
+  SELECT topic,
+         count(*) AS received,
+         count(*) FILTER (WHERE kind = 'S') AS stored,
+         count(*) FILTER (WHERE kind IN ('D', 'C')) AS duplicates,
+         count(*) FILTER (WHERE kind IN ('C', 'R')) AS conflicts,
+         count(*) FILTER (WHERE kind = 'R') AS rejected
+  FROM outcome GROUP BY topic
+),
 counted AS (
-  INSERT INTO topic_counters AS tc (topic, shard, received, unique_processed, duplicate_dropped)
-  SELECT r.topic, $2::smallint, r.n, coalesce(s.n, 0), r.n - coalesce(s.n, 0)
-  FROM received r LEFT JOIN stored s USING (topic)
-  ORDER BY r.topic
+  INSERT INTO topic_counters AS tc (topic, shard, received, unique_processed, duplicate_dropped,
+                                    conflicting_duplicates, rejected)
+  SELECT topic, $2::smallint, received, stored, duplicates, conflicts, rejected
+  FROM by_topic
+  ORDER BY topic
   ON CONFLICT (topic, shard) DO UPDATE SET
     received = tc.received + excluded.received,
     unique_processed = tc.unique_processed + excluded.unique_processed,
-    duplicate_dropped = tc.duplicate_dropped + excluded.duplicate_dropped
-)
+    duplicate_dropped = tc.duplicate_dropped + excluded.duplicate_dropped,
+    conflicting_duplicates = tc.conflicting_duplicates + excluded.conflicting_duplicates,
+    rejected = tc.rejected + excluded.rejected
+),
+delays AS (
+  -- A copy can be dropped by a transaction that started before the stored copy's did: 0 then.
+  SELECT topic, source, greatest(extract(epoch FROM now() - first_at) * 1000, 0) AS ms
+  FROM outcome WHERE kind <> 'S' AND first_at IS NOT NULL
+),
+by_source AS (
+  SELECT o.topic, o.source,
+         count(*) AS events,
+         count(*) FILTER (WHERE o.kind = 'S') AS stored,
+         count(*) FILTER (WHERE o.kind <> 'S') AS duplicates,
+         count(*) FILTER (WHERE o.kind IN ('C', 'R')) AS conflicts,
+         coalesce((SELECT max(d.ms) FROM delays d
+                   WHERE d.topic = o.topic AND d.source = o.source), 0) AS max_delay_ms
+  FROM outcome o GROUP BY o.topic, o.source
+),
+sourced AS (
+  INSERT INTO dedup_stats AS ds (topic, source, shard, events, unique_events, duplicates,
+                                 conflicts, max_delay_ms)
+  SELECT topic, source, $2::smallint, events, stored, duplicates, conflicts, max_delay_ms
+  FROM by_source
+  ORDER BY topic, source
+  ON CONFLICT (topic, source, shard) DO UPDATE SET
+    events = ds.events + excluded.events,
+    unique_events = ds.unique_events + excluded.unique_events,
+    duplicates = ds.duplicates + excluded.duplicates,
+    conflicts = ds.conflicts + excluded.conflicts,
+    max_delay_ms = greatest(ds.max_delay_ms, excluded.max_delay_ms)
+),
+delayed AS (
+  INSERT INTO dedup_delays AS dd (topic, source, shard, bucket, n)
+  SELECT topic, source, $2::smallint, floor(4 * log(2::numeric, (ms + 1)::numeric))::smallint, count(*)
+  FROM delays
+  GROUP BY 1, 2, 4
+  ORDER BY 1, 2, 4
+  ON CONFLICT (topic, source, bucket, shard) DO UPDATE SET n = dd.n + excluded.n
+),
+receipted AS (
+  INSERT INTO receipts (message_id, outcomes)
+  SELECT message_id, string_agg(kind, '' ORDER BY eord)
+  FROM outcome WHERE message_id IS NOT NULL
+  GROUP BY message_id
+  ON CONFLICT (message_id) DO NOTHING
+)`;
+
+/** The summary every apply statement ends with. */
+const APPLY_SUMMARY = `
 SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
-       (SELECT coalesce(sum(n), 0) FROM received)::float8 AS received,
+       (SELECT count(*) FROM outcome)::float8 AS received,
        (SELECT count(*) FROM inserted)::float8 AS inserted,
+       (SELECT count(*) FROM outcome WHERE kind IN ('D', 'C'))::float8 AS duplicates,
+       (SELECT count(*) FROM outcome WHERE kind IN ('C', 'R'))::float8 AS conflicts,
+       (SELECT count(*) FROM outcome WHERE kind = 'R')::float8 AS rejected,
        (SELECT pg_notify('${INSERTED_CHANNEL}', min(id) || '-' || max(id))
         FROM inserted HAVING count(*) > 0) IS NOT NULL AS notified`;
 
@@ -88,35 +215,175 @@ fresh AS (
 ),
 -- The same message twice in one call is applied once.
 claimed AS (
-  SELECT DISTINCT ON (message_id) msgs.ord, msgs.events
+  SELECT DISTINCT ON (message_id) msgs.ord, msgs.events, message_id
   FROM msgs JOIN fresh USING (message_id)
   ORDER BY message_id, msgs.ord
 ),
-${APPLY_TAIL}`;
+${APPLY_CTES}
+${APPLY_SUMMARY}`;
 
 /** $1: a request body as UTF-8 bytes, applied as one message without a ledger row. */
-const APPLY_ACCEPTED_SQL = `
-WITH claimed AS (SELECT 1::bigint AS ord, convert_from($1::bytea, 'UTF8')::jsonb->'events' AS events),
-${APPLY_TAIL}`;
+const APPLY_ACCEPTED_CTE = `
+WITH claimed AS (
+  SELECT 1::bigint AS ord, convert_from($1::bytea, 'UTF8')::jsonb->'events' AS events,
+         NULL::text AS message_id
+),
+${APPLY_CTES}`;
+const APPLY_ACCEPTED_SQL = `${APPLY_ACCEPTED_CTE}
+${APPLY_SUMMARY}`;
+/** The same, answering one row per event, in order, with what became of it. */
+const APPLY_ACCEPTED_DETAIL_SQL = `${APPLY_ACCEPTED_CTE},
+summary AS (${APPLY_SUMMARY})
+SELECT o.eord::float8 AS index, o.kind, ${ISO_UTC('o.first_at')} AS first_at,
+       (SELECT notified FROM summary) AS notified
+FROM outcome o ORDER BY o.eord`;
 
 /** $1: how many inbox messages to claim. Rows other workers hold are skipped, not waited for. */
 const APPLY_INBOX_SQL = `
 WITH claimed AS (
   DELETE FROM inbox
   WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-  RETURNING id AS ord, events
+  RETURNING id AS ord, events, 'inbox-' || id AS message_id
 ),
-${APPLY_TAIL}`;
+${APPLY_CTES}
+${APPLY_SUMMARY}`;
 
 /** $1: the id of one inbox message. */
 const APPLY_INBOX_ONE_SQL = `
-WITH claimed AS (DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events),
-${APPLY_TAIL}`;
+WITH claimed AS (
+  DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events, 'inbox-' || id AS message_id
+),
+${APPLY_CTES}
+${APPLY_SUMMARY}`;
+
+const ZERO_COUNTS = {
+  received: 0,
+  unique_processed: 0,
+  duplicate_dropped: 0,
+  conflicting_duplicates: 0,
+  rejected: 0,
+  expired: 0,
+  keys_expired: 0,
+};
+
+type CounterRow = typeof ZERO_COUNTS & { topic: string };
+
+const COUNTER_SUMS = Object.keys(ZERO_COUNTS)
+  .map((c) => `sum(${c})::float8 AS ${c}`)
+  .join(', ');
+
+/**
+ * $1: how many pending checks to settle. Each duplicate whose stored copy was invisible when it
+ * was dropped is compared with that copy now; a difference is recorded and counted as a conflict
+ * (and, if the policy then was to reject, moved from duplicate_dropped to rejected).
+ */
+const RESOLVE_PENDING_SQL = `
+WITH checked AS (
+  DELETE FROM pending_conflict_checks
+  WHERE id IN (SELECT id FROM pending_conflict_checks ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+  RETURNING *
+),
+found AS (
+  SELECT c.*, e.content_hash AS stored_hash, e."timestamp" AS stored_ts, e.source AS stored_source,
+         left(e.payload::text, 200) AS stored_payload
+  FROM checked c JOIN events e USING (topic, event_id)
+  WHERE e.content_hash <> 0 AND e.content_hash <> c.hash
+),
+recorded AS (
+  INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
+                         duplicate_timestamp, stored_source, duplicate_source, stored_payload,
+                         duplicate_payload, rejected, detected_at)
+  SELECT topic, event_id, stored_hash, hash, stored_ts, ts, stored_source, source, stored_payload,
+         payload, rejected, seen_at
+  FROM found ORDER BY id
+),
+by_topic AS (
+  SELECT topic, count(*) AS n, count(*) FILTER (WHERE rejected) AS r FROM found GROUP BY topic
+),
+counted AS (
+  INSERT INTO topic_counters AS tc (topic, shard, conflicting_duplicates, duplicate_dropped, rejected)
+  SELECT topic, -2, n, -r, r FROM by_topic ORDER BY topic
+  ON CONFLICT (topic, shard) DO UPDATE SET
+    conflicting_duplicates = tc.conflicting_duplicates + excluded.conflicting_duplicates,
+    duplicate_dropped = tc.duplicate_dropped + excluded.duplicate_dropped,
+    rejected = tc.rejected + excluded.rejected
+),
+by_source AS (SELECT topic, source, count(*) AS n FROM found GROUP BY topic, source),
+sourced AS (
+  INSERT INTO dedup_stats AS ds (topic, source, shard, conflicts)
+  SELECT topic, source, -2, n FROM by_source ORDER BY topic, source
+  ON CONFLICT (topic, source, shard) DO UPDATE SET conflicts = ds.conflicts + excluded.conflicts
+)
+SELECT (SELECT count(*) FROM found)::float8 AS n`;
+
+/** Everything /stats/verify compares, read in one snapshot. */
+const VERIFY_SQL = `
+SELECT ${COUNTER_SUMS.replace(/sum\((\w+)\)/g, 'coalesce(sum($1), 0)')},
+  (SELECT count(*) FROM events)::float8 AS event_rows,
+  (SELECT count(*) FROM events WHERE expired_at IS NOT NULL)::float8 AS tombstones,
+  (SELECT count(*) FROM conflicts)::float8 AS conflict_rows,
+  (SELECT coalesce(sum(events), 0) FROM dedup_stats)::float8 AS source_events,
+  (SELECT coalesce(sum(unique_events), 0) FROM dedup_stats)::float8 AS source_unique,
+  (SELECT coalesce(sum(duplicates), 0) FROM dedup_stats)::float8 AS source_duplicates
+FROM topic_counters`;
+
+type VerifyRow = typeof ZERO_COUNTS & {
+  event_rows: number;
+  tombstones: number;
+  conflict_rows: number;
+  source_events: number;
+  source_unique: number;
+  source_duplicates: number;
+};
+
+interface ConflictRow {
+  id: number;
+  topic: string;
+  event_id: string;
+  stored_hash: string;
+  duplicate_hash: string;
+  stored_timestamp: string | null;
+  duplicate_timestamp: string;
+  stored_source: string | null;
+  duplicate_source: string;
+  stored_payload: string | null;
+  duplicate_payload: string;
+  rejected: boolean;
+  detected_at: string;
+}
+
+/**
+ * The median delay of a dedup_delays histogram: bucket b holds delays d with
+ * floor(4 * log2(d + 1)) = b; the median is reported as the middle of its bucket.
+ */
+export function medianOfBuckets(buckets: readonly { bucket: number; n: number }[]): number | null {
+  const total = buckets.reduce((sum, b) => sum + b.n, 0);
+  if (total === 0) return null;
+  let seen = 0;
+  for (const b of [...buckets].sort((x, y) => x.bucket - y.bucket)) {
+    seen += b.n;
+    if (seen * 2 >= total) {
+      const low = 2 ** (b.bucket / 4) - 1;
+      const high = 2 ** ((b.bucket + 1) / 4) - 1;
+      return Math.round(((low + high) / 2) * 100) / 100;
+    }
+  }
+  return null;
+}
 
 interface ApplyRow {
   messages: number;
   received: number;
   inserted: number;
+  duplicates: number;
+  conflicts: number;
+  rejected: number;
+}
+
+interface OutcomeRow {
+  index: number;
+  kind: 'S' | 'D' | 'C' | 'R';
+  first_at: string | null;
 }
 
 interface EventRow {
@@ -130,10 +397,6 @@ interface EventRow {
 }
 
 const MAX_CONFLICT_RETRIES = 8;
-
-/** SQL rendering a timestamptz column as ISO 8601 UTC with microseconds. */
-const ISO_UTC = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /**
  * The columns of a StoredEvent. Timestamps are formatted by the database (UTC, microseconds):
@@ -160,33 +423,75 @@ function asBytes(body: Buffer | string): Buffer {
 }
 
 function toResult(row: ApplyRow | undefined): ApplyResult {
-  const messages = row?.messages ?? 0;
-  const received = row?.received ?? 0;
-  const inserted = row?.inserted ?? 0;
-  return { messages, received, inserted, duplicates: received - inserted };
+  return {
+    messages: row?.messages ?? 0,
+    received: row?.received ?? 0,
+    inserted: row?.inserted ?? 0,
+    duplicates: row?.duplicates ?? 0,
+    conflicts: row?.conflicts ?? 0,
+    rejected: row?.rejected ?? 0,
+  };
+}
+
+const OUTCOMES = { S: 'stored', D: 'duplicate', C: 'duplicate', R: 'rejected' } as const;
+
+function toOutcome(row: OutcomeRow): EventOutcome {
+  return {
+    index: row.index - 1,
+    outcome: OUTCOMES[row.kind],
+    conflict: row.kind === 'C' || row.kind === 'R',
+    originalProcessedAt: row.kind === 'S' ? undefined : (row.first_at ?? undefined),
+  };
+}
+
+/** Sums per-event outcomes into the result of one message. */
+function summarise(outcomes: readonly EventOutcome[]): ApplyResult {
+  let inserted = 0;
+  let duplicates = 0;
+  let conflicts = 0;
+  let rejected = 0;
+  for (const o of outcomes) {
+    if (o.outcome === 'stored') inserted++;
+    else if (o.outcome === 'duplicate') duplicates++;
+    else rejected++;
+    if (o.conflict) conflicts++;
+  }
+  return { messages: 1, received: outcomes.length, inserted, duplicates, conflicts, rejected };
 }
 
 export class PostgresStore implements Store {
   readonly inbox: Inbox;
 
+  private readonly rejectConflicts: boolean;
+
   constructor(
     private readonly driver: SqlDriver,
     readonly kind: 'postgres' | 'pglite' = 'postgres',
+    options: { duplicatePolicy?: DuplicatePolicy } = {},
   ) {
+    this.rejectConflicts = options.duplicatePolicy === 'reject-conflicts';
     this.inbox = new SqlInbox(driver, (sql, params, name) => this.apply(sql, params, name));
   }
 
-  /** Runs one apply statement, retrying when it lost a deadlock or serialization race. */
-  private async apply(sql: string, params: unknown[], name: string): Promise<ApplyResult> {
+  /** Retries `run` when it lost a deadlock or serialization race. */
+  private async retrying<T>(run: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const rows = await this.driver.query<ApplyRow>(sql, params, name);
-        return toResult(rows[0]);
+        return await run();
       } catch (error) {
         if (!(error instanceof SqlConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
         await sleep(Math.random() * 10 * 2 ** attempt);
       }
     }
+  }
+
+  /** Runs one apply statement ($2 shard and $3 policy are appended to `params`). */
+  private apply(sql: string, params: unknown[], name: string): Promise<ApplyResult> {
+    return this.retrying(async () =>
+      toResult(
+        (await this.driver.query<ApplyRow>(sql, [...params, this.rejectConflicts], name))[0],
+      ),
+    );
   }
 
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
@@ -196,15 +501,37 @@ export class PostgresStore implements Store {
     return this.apply(APPLY_BATCHES_SQL, [json, shard], 'agg_apply_batches');
   }
 
-  applyAccepted(batch: AcceptedBatch, shard: number): Promise<ApplyResult> {
-    return this.apply(APPLY_ACCEPTED_SQL, [asBytes(batch.body), shard], 'agg_apply_accepted');
+  applyAccepted(
+    batch: AcceptedBatch,
+    shard: number,
+    options: { detail?: boolean } = {},
+  ): Promise<AtomicResult> {
+    const params = [asBytes(batch.body), shard, this.rejectConflicts];
+    if (options.detail !== true && !this.rejectConflicts) {
+      return this.apply(APPLY_ACCEPTED_SQL, params.slice(0, 2), 'agg_apply_accepted');
+    }
+    // Per event, in a transaction that a rejected conflict rolls back whole.
+    return this.retrying(() =>
+      this.driver.transaction(async (tx) => {
+        const rows = await tx.query<OutcomeRow>(
+          APPLY_ACCEPTED_DETAIL_SQL,
+          params,
+          'agg_apply_accepted_detail',
+        );
+        const outcomes = rows.map(toOutcome);
+        if (outcomes.some((o) => o.outcome === 'rejected')) {
+          throw new ConflictRejectedError(outcomes);
+        }
+        return { ...summarise(outcomes), outcomes: options.detail === true ? outcomes : undefined };
+      }),
+    );
   }
 
   async deadLetter(letter: DeadLetter): Promise<void> {
     await this.driver.query(
-      `INSERT INTO dead_letters (message_id, events, reason) VALUES ($1, $2, $3)
+      `INSERT INTO dead_letters (message_id, events, reason, event_count) VALUES ($1, $2, $3, $4)
        ON CONFLICT (message_id) DO NOTHING`,
-      [letter.messageId, letter.body, letter.reason],
+      [letter.messageId, letter.body, letter.reason, letter.eventCount],
     );
   }
 
@@ -215,14 +542,22 @@ export class PostgresStore implements Store {
     return rows[0]?.n ?? 0;
   }
 
+  async deadLetteredEvents(): Promise<number> {
+    const rows = await this.driver.query<{ n: number }>(
+      'SELECT coalesce(sum(event_count), 0)::float8 AS n FROM dead_letters',
+    );
+    return rows[0]?.n ?? 0;
+  }
+
   async listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]> {
     const rows = await this.driver.query<{
       message_id: string;
       events: string;
       reason: string;
       failed_at: string;
+      event_count: number;
     }>(
-      `SELECT message_id, events, reason, ${ISO_UTC('failed_at')} AS failed_at
+      `SELECT message_id, events, reason, ${ISO_UTC('failed_at')} AS failed_at, event_count
        FROM dead_letters ORDER BY failed_at DESC, message_id LIMIT $1 OFFSET $2`,
       [query.limit, query.offset],
     );
@@ -230,6 +565,7 @@ export class PostgresStore implements Store {
       messageId: r.message_id,
       body: r.events,
       reason: r.reason,
+      eventCount: r.event_count,
       failedAt: r.failed_at,
     }));
   }
@@ -243,7 +579,8 @@ export class PostgresStore implements Store {
   }
 
   async listEvents(query: EventQuery): Promise<StoredEvent[]> {
-    const where: string[] = [];
+    // Events whose payload retention removed are kept only as keys: never listed.
+    const where: string[] = ['expired_at IS NULL'];
     const params: unknown[] = [];
     const param = (value: unknown): string => {
       params.push(value);
@@ -264,7 +601,7 @@ export class PostgresStore implements Store {
     const direction = desc ? 'DESC' : 'ASC';
     const rows = await this.driver.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events
-       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       WHERE ${where.join(' AND ')}
        ORDER BY "timestamp" ${direction}, id ${direction}
        LIMIT ${param(query.limit)} OFFSET ${param(query.offset)}`,
       params,
@@ -289,11 +626,13 @@ export class PostgresStore implements Store {
     const rows =
       topics === undefined
         ? await this.driver.query<EventRow>(
-            `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 ORDER BY id LIMIT $2`,
+            `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 AND expired_at IS NULL
+             ORDER BY id LIMIT $2`,
             [after, limit],
           )
         : await this.driver.query<EventRow>(
-            `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 AND topic = ANY($2::text[])
+            `SELECT ${EVENT_COLUMNS} FROM events
+             WHERE id > $1 AND topic = ANY($2::text[]) AND expired_at IS NULL
              ORDER BY id LIMIT $3`,
             [after, topics, limit],
           );
@@ -328,8 +667,8 @@ export class PostgresStore implements Store {
       expired: number;
       last_event_at: string | null;
     }>(
-      `SELECT t.*, (SELECT ${ISO_UTC('max(e."timestamp")')} FROM events e WHERE e.topic = t.topic)
-                   AS last_event_at
+      `SELECT t.*, (SELECT ${ISO_UTC('max(e."timestamp")')} FROM events e
+                    WHERE e.topic = t.topic AND e.expired_at IS NULL) AS last_event_at
        FROM (SELECT topic, sum(received)::float8 AS received,
                     sum(unique_processed)::float8 AS unique_processed,
                     sum(duplicate_dropped)::float8 AS duplicate_dropped,
@@ -348,53 +687,51 @@ export class PostgresStore implements Store {
   }
 
   async counters(): Promise<Counters> {
-    const rows = await this.driver.query<{
-      topic: string;
-      received: number;
-      unique_processed: number;
-      duplicate_dropped: number;
-      expired: number;
-    }>(
-      `SELECT topic, sum(received)::float8 AS received,
-              sum(unique_processed)::float8 AS unique_processed,
-              sum(duplicate_dropped)::float8 AS duplicate_dropped,
-              sum(expired)::float8 AS expired
-       FROM topic_counters GROUP BY topic ORDER BY topic`,
+    const rows = await this.driver.query<CounterRow>(
+      `SELECT topic, ${COUNTER_SUMS} FROM topic_counters GROUP BY topic ORDER BY topic`,
       [],
       'agg_counters',
     );
-    let received = 0;
-    let uniqueProcessed = 0;
-    let duplicateDropped = 0;
-    let expired = 0;
+    const total = { ...ZERO_COUNTS };
     for (const r of rows) {
-      received += r.received;
-      uniqueProcessed += r.unique_processed;
-      duplicateDropped += r.duplicate_dropped;
-      expired += r.expired;
+      for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += r[key];
     }
-    const topics = rows.map((r) => r.topic);
-    return { received, uniqueProcessed, duplicateDropped, expired, topics };
+    return {
+      received: total.received,
+      uniqueProcessed: total.unique_processed,
+      duplicateDropped: total.duplicate_dropped,
+      conflictingDuplicates: total.conflicting_duplicates,
+      rejected: total.rejected,
+      expired: total.expired,
+      keysExpired: total.keys_expired,
+      topics: rows.map((r) => r.topic),
+    };
   }
 
   async countEvents(topic?: string): Promise<number> {
     const rows =
       topic === undefined
-        ? await this.driver.query<{ n: number }>('SELECT count(*)::float8 AS n FROM events')
+        ? await this.driver.query<{ n: number }>(
+            'SELECT count(*)::float8 AS n FROM events WHERE expired_at IS NULL',
+          )
         : await this.driver.query<{ n: number }>(
-            'SELECT count(*)::float8 AS n FROM events WHERE topic = $1',
+            'SELECT count(*)::float8 AS n FROM events WHERE topic = $1 AND expired_at IS NULL',
             [topic],
           );
     return rows[0]?.n ?? 0;
   }
 
   async expireEvents(topic: string, before: Date, limit: number): Promise<number> {
+    // The row stays, without its payload, as the memory of its key (until forgetKeys).
     const rows = await this.driver.query<{ n: number }>(
       `WITH doomed AS (
-         SELECT id FROM events WHERE topic = $1 AND "timestamp" < $2
+         SELECT id FROM events WHERE topic = $1 AND "timestamp" < $2 AND expired_at IS NULL
          ORDER BY "timestamp" LIMIT $3 FOR UPDATE SKIP LOCKED
        ),
-       gone AS (DELETE FROM events e USING doomed d WHERE e.id = d.id RETURNING 1),
+       gone AS (
+         UPDATE events e SET payload = '{}'::jsonb, expired_at = now()
+         FROM doomed d WHERE e.id = d.id RETURNING 1
+       ),
        counted AS (
          INSERT INTO topic_counters AS tc (topic, shard, expired)
          SELECT $1, -1, count(*) FROM gone HAVING count(*) > 0
@@ -407,13 +744,166 @@ export class PostgresStore implements Store {
     return rows[0]?.n ?? 0;
   }
 
+  async forgetKeys(before: Date, limit: number): Promise<number> {
+    const rows = await this.driver.query<{ n: number }>(
+      `WITH doomed AS (
+         SELECT id FROM events WHERE expired_at IS NOT NULL AND "timestamp" < $1
+         ORDER BY "timestamp" LIMIT $2 FOR UPDATE SKIP LOCKED
+       ),
+       gone AS (DELETE FROM events e USING doomed d WHERE e.id = d.id RETURNING e.topic),
+       counted AS (
+         INSERT INTO topic_counters AS tc (topic, shard, keys_expired)
+         SELECT topic, -1, count(*) FROM gone GROUP BY topic ORDER BY topic
+         ON CONFLICT (topic, shard) DO UPDATE SET keys_expired = tc.keys_expired + excluded.keys_expired
+       )
+       SELECT (SELECT count(*) FROM gone)::float8 AS n`,
+      [before, limit],
+      'agg_forget_keys',
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async resolvePendingConflicts(limit: number): Promise<number> {
+    const rows = await this.driver.query<{ n: number }>(RESOLVE_PENDING_SQL, [limit]);
+    return rows[0]?.n ?? 0;
+  }
+
+  async listConflicts(query: {
+    topic?: string | undefined;
+    limit: number;
+    beforeId?: number | undefined;
+  }): Promise<StoredConflict[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (query.topic !== undefined) {
+      params.push(query.topic);
+      where.push(`topic = $${params.length}`);
+    }
+    if (query.beforeId !== undefined) {
+      params.push(query.beforeId);
+      where.push(`id < $${params.length}`);
+    }
+    params.push(query.limit);
+    const rows = await this.driver.query<ConflictRow>(
+      `SELECT id::float8 AS id, topic, event_id, stored_hash::text, duplicate_hash::text,
+              ${ISO_UTC('stored_timestamp')} AS stored_timestamp,
+              ${ISO_UTC('duplicate_timestamp')} AS duplicate_timestamp,
+              stored_source, duplicate_source, stored_payload, duplicate_payload, rejected,
+              ${ISO_UTC('detected_at')} AS detected_at
+       FROM conflicts ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      topic: r.topic,
+      eventId: r.event_id,
+      stored: {
+        hash: r.stored_hash,
+        timestamp: r.stored_timestamp,
+        source: r.stored_source,
+        payloadStart: r.stored_payload,
+      },
+      duplicate: {
+        hash: r.duplicate_hash,
+        timestamp: r.duplicate_timestamp,
+        source: r.duplicate_source,
+        payloadStart: r.duplicate_payload,
+      },
+      rejected: r.rejected,
+      detectedAt: r.detected_at,
+    }));
+  }
+
+  async dedupStats(topic: string): Promise<DedupStats[]> {
+    const sources = await this.driver.query<{
+      source: string;
+      events: number;
+      unique_events: number;
+      duplicates: number;
+      conflicts: number;
+      max_delay_ms: number;
+    }>(
+      `SELECT source, sum(events)::float8 AS events, sum(unique_events)::float8 AS unique_events,
+              sum(duplicates)::float8 AS duplicates, sum(conflicts)::float8 AS conflicts,
+              max(max_delay_ms)::float8 AS max_delay_ms
+       FROM dedup_stats WHERE topic = $1 GROUP BY source ORDER BY source`,
+      [topic],
+    );
+    const buckets = await this.driver.query<{ source: string; bucket: number; n: number }>(
+      `SELECT source, bucket, sum(n)::float8 AS n FROM dedup_delays WHERE topic = $1
+       GROUP BY source, bucket ORDER BY source, bucket`,
+      [topic],
+    );
+    return sources.map((s) => {
+      const histogram = buckets.filter((b) => b.source === s.source);
+      return {
+        source: s.source,
+        events: s.events,
+        unique: s.unique_events,
+        duplicates: s.duplicates,
+        conflicts: s.conflicts,
+        maxDelayMs: s.max_delay_ms,
+        medianDelayMs: medianOfBuckets(histogram),
+      };
+    });
+  }
+
+  async receipt(messageId: string): Promise<string | undefined> {
+    const rows = await this.driver.query<{ outcomes: string }>(
+      'SELECT outcomes FROM receipts WHERE message_id = $1',
+      [messageId],
+    );
+    return rows[0]?.outcomes;
+  }
+
   async pruneLedger(before: Date): Promise<number> {
     const rows = await this.driver.query<{ n: number }>(
-      `WITH gone AS (DELETE FROM applied_messages WHERE applied_at < $1 RETURNING 1)
+      `WITH gone AS (DELETE FROM applied_messages WHERE applied_at < $1 RETURNING 1),
+       receipts_gone AS (DELETE FROM receipts WHERE applied_at < $1)
        SELECT count(*)::float8 AS n FROM gone`,
       [before],
     );
     return rows[0]?.n ?? 0;
+  }
+
+  async verify(): Promise<VerifyCheck[]> {
+    const [row] = await this.driver.query<VerifyRow>(VERIFY_SQL);
+    if (row === undefined) return [];
+    const check = (name: string, expected: number, actual: number): VerifyCheck => ({
+      name,
+      expected,
+      actual,
+      difference: actual - expected,
+    });
+    return [
+      check(
+        'received = unique_processed + duplicate_dropped + rejected',
+        row.unique_processed + row.duplicate_dropped + row.rejected,
+        row.received,
+      ),
+      check(
+        'rows in events = unique_processed - keys forgotten by retention',
+        row.unique_processed - row.keys_expired,
+        row.event_rows,
+      ),
+      check(
+        'rows without payload = expired - keys forgotten',
+        row.expired - row.keys_expired,
+        row.tombstones,
+      ),
+      check(
+        'conflicting_duplicates = rows in conflicts',
+        row.conflicting_duplicates,
+        row.conflict_rows,
+      ),
+      check(
+        'per topic and source: events = unique + duplicates',
+        row.source_unique + row.source_duplicates,
+        row.source_events,
+      ),
+      check('per topic and source: events = received', row.received, row.source_events),
+    ];
   }
 
   async ping(): Promise<void> {
@@ -472,6 +962,11 @@ class SqlInbox implements Inbox {
     return this.apply(APPLY_INBOX_SQL, [maxMessages, shard], 'agg_apply_inbox');
   }
 
+  async contains(id: string): Promise<boolean> {
+    const rows = await this.driver.query('SELECT 1 FROM inbox WHERE id = $1::bigint', [id]);
+    return rows.length > 0;
+  }
+
   async peekIds(maxMessages: number): Promise<string[]> {
     const rows = await this.driver.query<{ id: string }>(
       'SELECT id::text AS id FROM inbox ORDER BY id LIMIT $1',
@@ -487,8 +982,8 @@ class SqlInbox implements Inbox {
   async deadLetter(id: string, reason: string): Promise<void> {
     await this.driver.query(
       `WITH moved AS (DELETE FROM inbox WHERE id = $1::bigint RETURNING id, events)
-       INSERT INTO dead_letters (message_id, events, reason)
-       SELECT 'inbox-' || id, events::text, $2 FROM moved
+       INSERT INTO dead_letters (message_id, events, reason, event_count)
+       SELECT 'inbox-' || id, events::text, $2, jsonb_array_length(events) FROM moved
        ON CONFLICT (message_id) DO NOTHING`,
       [id, reason],
     );
