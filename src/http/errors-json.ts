@@ -113,6 +113,9 @@ function toAggregatorError(error: FastifyError): AggregatorError {
   if (error instanceof SyntaxError || error.statusCode === 400) {
     return new AggregatorError('AGG_ERR_BAD_JSON', error.message);
   }
+  // Client errors raised by plugins (a static file plugin's 403 or 404) stay client errors.
+  if (error.statusCode === 403) return new AggregatorError('AGG_ERR_FORBIDDEN', error.message);
+  if (error.statusCode === 404) return new AggregatorError('AGG_ERR_NOT_FOUND', error.message);
   return new AggregatorError('AGG_ERR_INTERNAL', undefined, [], { cause: error });
 }
 

@@ -88,6 +88,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
               workers_enabled: { type: 'boolean' },
             },
           },
+          401: { $ref: 'Error#' },
+          403: { $ref: 'Error#' },
           503: { $ref: 'Error#' },
         },
       },

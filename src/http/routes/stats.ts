@@ -43,6 +43,8 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void
               dedup_rate_percent: { type: 'number' },
             },
           },
+          401: { $ref: 'Error#' },
+          403: { $ref: 'Error#' },
           503: { $ref: 'Error#' },
         },
       },

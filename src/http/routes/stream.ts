@@ -78,7 +78,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): voi
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      res.write(`retry: ${RETRY_MS}\n: connected\n\n`);
+      res.write(`retry: ${RETRY_MS}\n\n`);
       let ended = false;
       let unsubscribe: (() => void) | undefined;
       ctx.metrics.liveSubscribers.inc();
@@ -119,6 +119,8 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): voi
         return;
       }
       if (ended) unsubscribe();
+      // Only now: a client that waits for this line misses nothing stored after it.
+      else write(': connected\n\n');
     },
   );
 }
