@@ -15,6 +15,7 @@ const USAGE = `Usage: log-aggregator publish [options]
   --url URL          aggregator base URL (default http://127.0.0.1:8080)
   --events N         events to send (default 20000)
   --dup-rate R       share of events that repeat an earlier one, 0..0.99 (default 0.35)
+  --conflict-rate R  share of those repeats whose payload differs, 0..1 (default 0)
   --batch N          events per request (default 100)
   --concurrency N    requests in flight (default 20)
   --topic T[,T…]     topics to spread the events over (default demo)
@@ -31,6 +32,9 @@ interface Stats {
   received: number;
   unique_processed: number;
   duplicate_dropped: number;
+  /** Absent on aggregators that do not detect conflicting duplicates. */
+  conflicting_duplicates?: number;
+  rejected?: number;
 }
 
 let authorization: Record<string, string> = {};
@@ -73,6 +77,7 @@ async function publishCommand(argv: string[]): Promise<number> {
       url: { type: 'string', default: 'http://127.0.0.1:8080' },
       events: { type: 'string' },
       'dup-rate': { type: 'string' },
+      'conflict-rate': { type: 'string' },
       batch: { type: 'string' },
       concurrency: { type: 'string' },
       topic: { type: 'string', default: 'demo' },
@@ -95,6 +100,7 @@ async function publishCommand(argv: string[]): Promise<number> {
   if (apiKey !== undefined && apiKey !== '') authorization = { authorization: `Bearer ${apiKey}` };
   const total = number(values.events, 'events', 20_000, 1, 100_000_000);
   const dupRate = number(values['dup-rate'], 'dup-rate', 0.35, 0, 0.99);
+  const conflictRate = number(values['conflict-rate'], 'conflict-rate', 0, 0, 1);
   const batch = number(values.batch, 'batch', 100, 1, 100_000);
   const concurrency = number(values.concurrency, 'concurrency', 20, 1, 10_000);
   const rate = values.rate === undefined ? undefined : number(values.rate, 'rate', 0, 1, 1e9);
@@ -111,10 +117,11 @@ async function publishCommand(argv: string[]): Promise<number> {
     source: 'log-aggregator-cli',
     idPrefix: `run-${runId}`,
     seed: Date.now() % 2 ** 31,
+    conflictRate,
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(
-    `publishing ${total} events (${workload.duplicates} duplicates, ${workload.unique} unique) to ${url} in batches of ${batch}, ${concurrency} in flight${rate === undefined ? '' : `, ${rate} ev/s`}; run ${runId}`,
+    `publishing ${total} events (${workload.duplicates} duplicates of which ${workload.conflicts} conflicting, ${workload.unique} unique) to ${url} in batches of ${batch}, ${concurrency} in flight${rate === undefined ? '' : `, ${rate} ev/s`}; run ${runId}`,
   );
 
   const before = values.verify ? await getJson<Stats>(`${url}/stats`) : undefined;
@@ -177,6 +184,7 @@ async function publishCommand(argv: string[]): Promise<number> {
     const received = after.received - before.received;
     const unique = after.unique_processed - before.unique_processed;
     const duplicates = after.duplicate_dropped - before.duplicate_dropped;
+    const rejected = (after.rejected ?? 0) - (before.rejected ?? 0);
     const checks: [boolean, string][] = [
       [report.sentEvents >= 20_000, `≥ 20,000 events: ${report.sentEvents} sent`],
       [
@@ -189,10 +197,29 @@ async function publishCommand(argv: string[]): Promise<number> {
       ],
       [unique === workload.unique, `unique stored: ${unique} (expected ${workload.unique})`],
       [
-        received === unique + duplicates && received >= report.sentEvents,
-        `counters add up: received ${received} = unique ${unique} + duplicates ${duplicates}`,
+        received === unique + duplicates + rejected && received >= report.sentEvents,
+        `counters add up: received ${received} = unique ${unique} + duplicates ${duplicates} + rejected ${rejected}`,
       ],
     ];
+    if (after.conflicting_duplicates !== undefined) {
+      const caught = after.conflicting_duplicates - (before.conflicting_duplicates ?? 0);
+      checks.push([
+        caught === workload.conflicts,
+        `conflicting duplicates caught: ${caught} (expected ${workload.conflicts})`,
+      ]);
+    }
+    const verified = await fetch(`${url}/stats/verify`, { headers: authorization });
+    if (verified.status === 200) {
+      const body = (await verified.json()) as {
+        consistent: boolean;
+        checks: { name: string; difference: number }[];
+      };
+      const failing = body.checks.filter((c) => c.difference !== 0).map((c) => c.name);
+      checks.push([
+        body.consistent,
+        `GET /stats/verify: ${body.checks.length} equations recomputed from the tables, ${failing.length === 0 ? 'all hold' : `failing: ${failing.join('; ')}`}`,
+      ]);
+    }
     out(
       `end to end (first request → all applied): ${e2eSeconds.toFixed(2)} s, ${Math.round(report.sentEvents / e2eSeconds).toLocaleString('en-US')} events/s`,
     );

@@ -1,6 +1,8 @@
 /**
  * Deterministic test workloads: `total` events of which exactly `round(total * dupRate)` repeat
- * an earlier key, spread over topics and shuffled, so a run knows its exact expected counts.
+ * an earlier key, spread over topics and shuffled, so a run knows its exact expected counts. A
+ * share of the duplicates (`conflictRate`) carry a different payload: each on a key of its own
+ * that has no other copy, so whichever copy arrives first, exactly one conflict per such key.
  */
 import type { LogEvent } from '../log-event.js';
 
@@ -13,12 +15,16 @@ export interface WorkloadOptions {
   readonly seed?: number;
   /** Prefix of the generated event ids, to keep runs apart. */
   readonly idPrefix?: string;
+  /** Share of the duplicates whose payload differs from the original's, 0 ≤ conflictRate ≤ 1. */
+  readonly conflictRate?: number;
 }
 
 export interface Workload {
   readonly events: LogEvent[];
   readonly unique: number;
   readonly duplicates: number;
+  /** Duplicates that differ from their original (each a conflict). */
+  readonly conflicts: number;
 }
 
 /** mulberry32: a small seeded PRNG, so a workload is the same on every run. */
@@ -52,8 +58,19 @@ export function makeWorkload(options: WorkloadOptions): Workload {
       payload: { seq: i, level: i % 10 === 0 ? 'error' : 'info', message: `event number ${i}` },
     });
   }
-  for (let i = 0; i < duplicates && unique > 0; i++) {
-    const original = events[Math.floor(rnd() * unique)];
+  const conflictRate = options.conflictRate ?? 0;
+  if (!(conflictRate >= 0 && conflictRate <= 1)) throw new Error('conflictRate must be in [0, 1]');
+  // Conflicting copies go to the first keys, one each; plain copies to the other keys.
+  const conflicts = Math.min(Math.round(duplicates * conflictRate), unique);
+  for (let i = 0; i < conflicts; i++) {
+    const original = events[i];
+    if (original !== undefined) {
+      events.push({ ...original, payload: { ...original.payload, changed: true } });
+    }
+  }
+  const plainKeys = unique - conflicts;
+  for (let i = conflicts; i < duplicates && plainKeys > 0; i++) {
+    const original = events[conflicts + Math.floor(rnd() * plainKeys)];
     if (original !== undefined) events.push({ ...original });
   }
   for (let i = events.length - 1; i > 0; i--) {
@@ -65,7 +82,7 @@ export function makeWorkload(options: WorkloadOptions): Workload {
       events[j] = a;
     }
   }
-  return { events, unique, duplicates };
+  return { events, unique, duplicates, conflicts };
 }
 
 export function chunk<T>(items: readonly T[], size: number): T[][] {
