@@ -5,6 +5,9 @@
  *
  * - Every POLL_MS it reads /health (open), /stats and /queue/stats, updates the counters and adds
  *   a point to the two charts; /topics is read again when the counters moved.
+ * - Deduplication: /conflicts is read again when the conflicting_duplicates counter moved; the
+ *   topic selected in the topics table has its /topics/{topic}/dedup read when the counters moved;
+ *   /stats/verify, which counts whole tables, every VERIFY_MS at most.
  * - The live tail subscribes to /events/stream. Without a key it uses EventSource, which resumes
  *   by itself with Last-Event-ID; with a key (EventSource cannot send headers) it reads the same
  *   stream with fetch and resumes with the Last-Event-ID header itself.
@@ -24,6 +27,16 @@ const TOPICS_SHOWN = 500;
 const TAIL_ROWS = 100;
 const TAIL_FLUSH_MS = 100;
 const STREAM_RETRY_MS = 1000;
+/**
+ * Verification counts whole tables: it is asked for every VERIFY_MS at most, and then only after
+ * VERIFY_IDLE_FACTOR times as long as it took, so a slow check of a big store loads it ≤ 5%.
+ */
+const VERIFY_MS = 5000;
+const VERIFY_IDLE_FACTOR = 20;
+const SOURCES_SHOWN = 100;
+const CONFLICTS_SHOWN = 10;
+/** The API keeps the first 200 characters of each side's payload. */
+const PAYLOAD_START_CHARS = 200;
 const KEY_STORAGE = 'log-aggregator.api-key';
 const CHART_HEIGHT = 200;
 
@@ -52,6 +65,13 @@ function shortTime(iso) {
   return typeof iso === 'string'
     ? iso.replace('T', ' ').replace(/(\.\d+)?(Z|[+-]\d\d:\d\d)$/, '')
     : '';
+}
+
+/** A delay in milliseconds, to the precision a person reads. */
+function delay(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${rates.format(ms / 1000)} s`;
+  return duration(ms / 1000);
 }
 
 function duration(seconds) {
@@ -141,6 +161,7 @@ $('key-form').addEventListener('submit', (event) => {
   storeKey(key);
   $('key-form').hidden = true;
   setText('key-message', '');
+  verification.next = 0;
   pollNow();
 });
 
@@ -256,6 +277,8 @@ function showCounters(stats, queue) {
   setText('unique', numbers.format(stats.unique_processed));
   setText('duplicates', numbers.format(stats.duplicate_dropped));
   setText('dedup-rate', `${percents.format(stats.dedup_rate_percent)} %`);
+  setText('conflicting', numbers.format(stats.conflicting_duplicates ?? 0));
+  setText('rejected', numbers.format(stats.rejected ?? 0));
   setText('expired', numbers.format(stats.expired ?? 0));
   setText('queue-size', numbers.format(queue.queue_size));
   const workers = queue.workers_enabled
@@ -280,47 +303,326 @@ function cell(text, className) {
   return td;
 }
 
+/** A row spanning the whole table, for "nothing here" and "… and N more". */
+function noteRow(text, columns) {
+  const tr = document.createElement('tr');
+  tr.className = 'empty';
+  const td = cell(text);
+  td.colSpan = columns;
+  tr.append(td);
+  return tr;
+}
+
+/**
+ * The topics table keeps one row element per topic and only rewrites the texts that changed, so
+ * a focused topic button stays focused while the counters move.
+ */
+const topicTable = {
+  rows: new Map(),
+  empty: noteRow('No topic yet.', 7),
+  more: noteRow('', 7),
+};
+
+function topicRow(topic) {
+  let tr = topicTable.rows.get(topic);
+  if (tr !== undefined) return tr;
+  tr = document.createElement('tr');
+  tr.dataset.topic = topic;
+  const name = cell('', 'topic');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'topic-link';
+  button.textContent = topic;
+  button.title = 'Show its deduplication per source';
+  name.append(button);
+  tr.append(
+    name,
+    cell('', 'num stored'),
+    cell('', 'num received'),
+    cell('', 'num unique'),
+    cell('', 'num duplicates'),
+    cell('', 'num expired'),
+    cell('', 'time'),
+  );
+  topicTable.rows.set(topic, tr);
+  return tr;
+}
+
+/** Sets the texts of a row's cells from `from` on, where they changed. */
+function setCells(tr, texts, from = 0) {
+  texts.forEach((text, i) => {
+    const td = tr.children[from + i];
+    if (td !== undefined && td.textContent !== text) td.textContent = text;
+  });
+}
+
+function markSelected(tr) {
+  const selected = tr.dataset.topic === dedupView.topic;
+  tr.classList.toggle('selected', selected);
+  tr.querySelector('button')?.setAttribute('aria-pressed', String(selected));
+}
+
 function showTopics(topics, received) {
   topicsSeen.received = received;
   topicsSeen.at = Date.now();
-  const rows = [];
-  for (const t of topics.slice(0, TOPICS_SHOWN)) {
-    const tr = document.createElement('tr');
-    tr.dataset.topic = t.topic;
-    tr.append(
-      cell(t.topic, 'topic'),
-      cell(numbers.format(t.events), 'num stored'),
-      cell(numbers.format(t.received), 'num received'),
-      cell(numbers.format(t.unique_processed), 'num unique'),
-      cell(numbers.format(t.duplicate_dropped), 'num duplicates'),
-      cell(numbers.format(t.expired), 'num expired'),
-      cell(shortTime(t.last_event_at), 'time'),
+  const shown = topics.slice(0, TOPICS_SHOWN);
+  const rows = shown.map((t) => {
+    const tr = topicRow(t.topic);
+    // From the second cell: the first holds the topic's button, and a row's topic never changes.
+    setCells(
+      tr,
+      [
+        numbers.format(t.events),
+        numbers.format(t.received),
+        numbers.format(t.unique_processed),
+        numbers.format(t.duplicate_dropped),
+        numbers.format(t.expired),
+        shortTime(t.last_event_at),
+      ],
+      1,
     );
-    rows.push(tr);
+    markSelected(tr);
+    return tr;
+  });
+  const names = new Set(shown.map((t) => t.topic));
+  for (const topic of topicTable.rows.keys()) {
+    if (!names.has(topic)) topicTable.rows.delete(topic);
   }
-  if (rows.length === 0) {
-    const tr = document.createElement('tr');
-    tr.className = 'empty';
-    const td = cell('No topic yet.');
-    td.colSpan = 7;
-    tr.append(td);
-    rows.push(tr);
-  } else if (topics.length > TOPICS_SHOWN) {
-    const tr = document.createElement('tr');
-    tr.className = 'empty';
-    const td = cell(`… and ${numbers.format(topics.length - TOPICS_SHOWN)} more topics`);
-    td.colSpan = 7;
-    tr.append(td);
-    rows.push(tr);
+  if (rows.length === 0) rows.push(topicTable.empty);
+  else if (topics.length > TOPICS_SHOWN) {
+    setCells(topicTable.more, [
+      `… and ${numbers.format(topics.length - TOPICS_SHOWN)} more topics`,
+    ]);
+    rows.push(topicTable.more);
   }
-  $('topics-body').replaceChildren(...rows);
-  $('topic-options').replaceChildren(
-    ...topics.slice(0, TOPICS_SHOWN).map((t) => {
-      const option = document.createElement('option');
-      option.value = t.topic;
-      return option;
+  const body = $('topics-body');
+  // Moving a row out and back would take the focus from its button: only when the list changed.
+  if (body.children.length !== rows.length || rows.some((tr, i) => body.children[i] !== tr)) {
+    body.replaceChildren(...rows);
+    $('topic-options').replaceChildren(
+      ...shown.map((t) => {
+        const option = document.createElement('option');
+        option.value = t.topic;
+        return option;
+      }),
+    );
+  }
+}
+
+$('topics-body').addEventListener('click', (event) => {
+  const tr = event.target?.closest?.('tr[data-topic]');
+  if (tr !== null && tr !== undefined) selectTopic(tr.dataset.topic);
+});
+
+// ---- deduplication ----------------------------------------------------------------------------
+
+/** The last /stats answer, for requests made between two polls. */
+let latestStats;
+
+/** The topic whose per-source figures are shown, and the counters they were read at. */
+const dedupView = { topic: undefined, received: -1, conflicts: -1, request: 0 };
+
+function selectTopic(topic) {
+  if (topic === dedupView.topic) return;
+  dedupView.topic = topic;
+  dedupView.received = -1;
+  for (const tr of topicTable.rows.values()) markSelected(tr);
+  setText('dedup-topic', `· ${topic}`);
+  $('dedup-body').replaceChildren(noteRow('Loading…', 8));
+  if (!auth.waiting && latestStats !== undefined) void refreshDedup(latestStats);
+}
+
+function dedupDue(stats) {
+  return (
+    dedupView.topic !== undefined &&
+    // A conflict settled after the fact moves conflicting_duplicates, not received.
+    (stats.received !== dedupView.received ||
+      (stats.conflicting_duplicates ?? 0) !== dedupView.conflicts)
+  );
+}
+
+/** Reads the selected topic's figures; an answer for a topic no longer selected is dropped. */
+async function refreshDedup(stats) {
+  const topic = dedupView.topic;
+  const request = ++dedupView.request;
+  // "." and ".." would be resolved away as path segments by the browser, whatever the escaping.
+  if (topic === '.' || topic === '..') {
+    $('dedup-body').replaceChildren(noteRow('This topic name cannot be put in a URL path.', 8));
+    return;
+  }
+  try {
+    const answer = await getJson(`topics/${encodeURIComponent(topic)}/dedup`);
+    if (request !== dedupView.request) return;
+    dedupView.received = stats.received;
+    dedupView.conflicts = stats.conflicting_duplicates ?? 0;
+    showSources(answer.sources);
+  } catch (error) {
+    // Read again once a key is entered: the figures stay marked as not read.
+    if (error instanceof AuthError) return askForKey(error.message);
+    if (request !== dedupView.request) return;
+    $('dedup-body').replaceChildren(noteRow(`Not read: ${messageOf(error)}`, 8));
+  }
+}
+
+function showSources(sources) {
+  const rows = sources.slice(0, SOURCES_SHOWN).map((s) => {
+    const tr = document.createElement('tr');
+    tr.dataset.source = s.source;
+    tr.append(
+      cell(s.source, 'source'),
+      cell(numbers.format(s.events), 'num'),
+      cell(numbers.format(s.unique), 'num'),
+      cell(numbers.format(s.duplicates), 'num'),
+      cell(`${percents.format(s.duplicate_ratio * 100)} %`, 'num'),
+      cell(numbers.format(s.conflicts), s.conflicts > 0 ? 'num conflicted' : 'num'),
+      // The median comes from a histogram (within 19%), so it may read above the exact maximum,
+      // which it cannot be; no copy yet means no delay at all.
+      cell(
+        s.median_delay_ms === null
+          ? '–'
+          : `≈ ${delay(Math.min(s.median_delay_ms, s.max_delay_ms))}`,
+        'num',
+      ),
+      cell(s.duplicates === 0 ? '–' : delay(s.max_delay_ms), 'num'),
+    );
+    return tr;
+  });
+  if (rows.length === 0) rows.push(noteRow('No event in this topic.', 8));
+  else if (sources.length > SOURCES_SHOWN) {
+    rows.push(noteRow(`… and ${numbers.format(sources.length - SOURCES_SHOWN)} more sources`, 8));
+  }
+  $('dedup-body').replaceChildren(...rows);
+}
+
+/** The conflicting_duplicates counter the list was read at; -1 before the first read. */
+const conflictsSeen = { count: -1 };
+
+async function refreshConflicts(stats) {
+  const count = stats.conflicting_duplicates ?? 0;
+  const conflicts = await getJson(`conflicts?limit=${CONFLICTS_SHOWN}`);
+  conflictsSeen.count = count;
+  const rows = conflicts.map(conflictRow);
+  if (rows.length === 0) rows.push(noteRow('No conflicting duplicate.', 7));
+  $('conflicts-body').replaceChildren(...rows);
+  setText(
+    'conflicts-summary',
+    count > conflicts.length
+      ? `· newest ${numbers.format(conflicts.length)} of ${numbers.format(count)}`
+      : '',
+  );
+}
+
+/**
+ * Which of timestamp, source and payload differ, as far as the two sides tell: the API keeps only
+ * the first 200 characters of each payload, so equal starts of longer payloads say nothing about
+ * the rest. Both sides differ somewhere (their hashes do), so when the timestamp and the source
+ * are equal, the payloads differ after their first 200 characters.
+ */
+function differences(stored, duplicate) {
+  const fields = [];
+  const details = [];
+  for (const field of ['timestamp', 'source']) {
+    if (stored[field] !== duplicate[field]) {
+      fields.push(field);
+      details.push(`${field}: ${stored[field] ?? '?'} → ${duplicate[field] ?? '?'}`);
+    }
+  }
+  const a = stored.payload_start;
+  const b = duplicate.payload_start;
+  if (a !== b) fields.push('payload');
+  else if (a !== null && a.length >= PAYLOAD_START_CHARS) {
+    fields.push(fields.length === 0 ? 'payload (after 200 chars)' : 'payload?');
+    details.push('payload: the first 200 characters are equal; the rest is not kept');
+  } else if (fields.length === 0) {
+    // Possible when the stored copy's payload was since removed by retention (it reads as {}).
+    fields.push('unknown');
+    details.push('their hashes differ, but no difference shows in what is kept of them');
+  }
+  return { text: fields.join(', '), title: details.join('\n') };
+}
+
+function payloadCell(text) {
+  const td = cell(text === null ? '–' : text.length >= PAYLOAD_START_CHARS ? `${text}…` : text);
+  td.className = 'payload';
+  if (text !== null) td.title = text;
+  return td;
+}
+
+function conflictRow(c) {
+  const tr = document.createElement('tr');
+  tr.dataset.topic = c.topic;
+  tr.dataset.eventId = c.event_id;
+  const differs = differences(c.stored, c.duplicate);
+  const fields = cell(differs.text, 'fields');
+  if (differs.title !== '') fields.title = differs.title;
+  const topic = cell(c.topic, 'topic');
+  topic.title = c.topic;
+  const eventId = cell(c.event_id, 'event-id');
+  eventId.title = c.event_id;
+  tr.append(
+    cell(shortTime(c.detected_at), 'time'),
+    topic,
+    eventId,
+    fields,
+    payloadCell(c.stored.payload_start),
+    payloadCell(c.duplicate.payload_start),
+    cell(c.rejected ? 'rejected' : 'dropped', c.rejected ? 'outcome rejected' : 'outcome'),
+  );
+  return tr;
+}
+
+const verification = { running: false, next: 0 };
+
+function verifyDue() {
+  return !verification.running && Date.now() >= verification.next;
+}
+
+async function verify() {
+  verification.running = true;
+  const started = Date.now();
+  try {
+    showVerification(await getJson('stats/verify'));
+  } catch (error) {
+    if (error instanceof AuthError) askForKey(error.message);
+    else {
+      setPill('verify-state', 'unknown', 'not verified');
+      setText('verify-detail', messageOf(error));
+      $('verify-failures').hidden = true;
+    }
+  } finally {
+    verification.running = false;
+    const took = Date.now() - started;
+    verification.next = Date.now() + Math.max(VERIFY_MS, took * VERIFY_IDLE_FACTOR);
+  }
+}
+
+function showVerification(result) {
+  const failing = result.checks.filter((c) => c.difference !== 0);
+  if (result.consistent && failing.length === 0) {
+    setPill('verify-state', 'ok', 'counters verified');
+  } else {
+    setPill('verify-state', 'bad', 'counters inconsistent');
+  }
+  $('verify-failures').replaceChildren(
+    ...failing.map((c) => {
+      const li = document.createElement('li');
+      const sign = c.difference > 0 ? '+' : '';
+      const found = `found ${numbers.format(c.actual)} (${sign}${numbers.format(c.difference)})`;
+      li.textContent = `${c.name}: expected ${numbers.format(c.expected)}, ${found}`;
+      return li;
     }),
   );
+  $('verify-failures').hidden = failing.length === 0;
+  setText(
+    'verify-detail',
+    `${result.checks.length} checks · ${numbers.format(result.in_flight)} events in flight · ` +
+      `${numbers.format(result.dead_lettered_events)} dead-lettered · ` +
+      `checked ${new Date().toLocaleTimeString()}`,
+  );
+}
+
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function showHealth(health) {
@@ -351,14 +653,22 @@ async function poll() {
   if (!auth.waiting) {
     try {
       const [stats, queue] = await Promise.all([getJson('stats'), getJson('queue/stats')]);
+      latestStats = stats;
       showCounters(stats, queue);
       addPoint(stats, queue);
       tail.ensureRunning();
-      if (topicsDue(stats)) showTopics(await getJson('topics'), stats.received);
+      if (verifyDue()) void verify();
+      await Promise.all([
+        topicsDue(stats) ? getJson('topics').then((t) => showTopics(t, stats.received)) : null,
+        (stats.conflicting_duplicates ?? 0) !== conflictsSeen.count
+          ? refreshConflicts(stats)
+          : null,
+        dedupDue(stats) ? refreshDedup(stats) : null,
+      ]);
       setText('updated', `updated ${new Date().toLocaleTimeString()}`);
     } catch (error) {
       if (error instanceof AuthError) askForKey(error.message);
-      else setText('updated', `update failed: ${error instanceof Error ? error.message : error}`);
+      else setText('updated', `update failed: ${messageOf(error)}`);
     }
   }
   await health;

@@ -67,8 +67,14 @@ input AS (
   FROM claimed c
   CROSS JOIN LATERAL jsonb_array_elements(c.events) WITH ORDINALITY AS e(value, ord)
 ),
+-- The content hash chains the instant, the source and the payload as a JSON value (key order and
+-- spacing do not matter); 0 is kept for rows stored before hashes existed.
 hashed AS (
-  SELECT i.*, hashtextextended(jsonb_build_array(i.ts, i.source, i.payload)::text, 0) AS hash
+  SELECT i.*,
+         jsonb_hash_extended(
+           i.payload,
+           hashtextextended(i.source, (extract(epoch FROM i.ts) * 1000000)::bigint)
+         ) AS hash
   FROM input i
 ),
 firsts AS (
@@ -83,22 +89,30 @@ inserted AS (
   ON CONFLICT (topic, event_id) DO NOTHING
   RETURNING id, topic, event_id
 ),
+-- The stored copy of each key this statement did not insert: one lookup per key, not per copy.
+-- (LIMIT keeps it an index lookup per key: as a join the planner might scan the whole table.)
+originals AS (
+  SELECT f.topic, f.event_id, x.id, x.content_hash, x.processed_at
+  FROM firsts f
+  CROSS JOIN LATERAL (
+    SELECT e.id, e.content_hash, e.processed_at
+    FROM events e WHERE e.topic = f.topic AND e.event_id = f.event_id LIMIT 1
+  ) x
+  WHERE NOT EXISTS (
+    SELECT 1 FROM inserted n WHERE n.topic = f.topic AND n.event_id = f.event_id
+  )
+),
+-- Only what every row needs; the payloads of the rare conflicts are fetched in \`conflicted\`.
 compared AS (
-  SELECT h.topic, h.event_id, h.ts, h.source, h.payload, h.hash, h.mord, h.eord, h.message_id,
+  SELECT h.topic, h.event_id, h.source, h.hash, h.mord, h.eord, h.message_id,
          n.id IS NOT NULL AND f.mord = h.mord AND f.eord = h.eord AS stored,
-         CASE WHEN n.id IS NOT NULL THEN f.hash ELSE e.content_hash END AS first_hash,
-         CASE WHEN n.id IS NOT NULL THEN now() ELSE e.processed_at END AS first_at,
-         CASE WHEN n.id IS NOT NULL THEN f.ts ELSE e."timestamp" END AS first_ts,
-         CASE WHEN n.id IS NOT NULL THEN f.source ELSE e.source END AS first_source,
-         CASE WHEN n.id IS NOT NULL THEN f.payload ELSE e.payload END AS first_payload
+         CASE WHEN n.id IS NOT NULL THEN f.hash ELSE o.content_hash END AS first_hash,
+         CASE WHEN n.id IS NOT NULL THEN now() ELSE o.processed_at END AS first_at,
+         o.id AS original_id
   FROM hashed h
   JOIN firsts f USING (topic, event_id)
   LEFT JOIN inserted n USING (topic, event_id)
-  LEFT JOIN LATERAL (
-    SELECT x.content_hash, x.processed_at, x."timestamp", x.source, x.payload
-    FROM events x
-    WHERE n.id IS NULL AND x.topic = h.topic AND x.event_id = h.event_id
-  ) e ON true
+  LEFT JOIN originals o USING (topic, event_id)
 ),
 outcome AS (
   SELECT c.*,
@@ -114,30 +128,42 @@ conflicted AS (
   INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
                          duplicate_timestamp, stored_source, duplicate_source, stored_payload,
                          duplicate_payload, rejected)
-  SELECT topic, event_id, first_hash, hash, first_ts, ts, first_source, source,
-         left(first_payload::text, 200), left(payload::text, 200), kind = 'R'
-  FROM outcome WHERE kind IN ('C', 'R')
-  ORDER BY mord, eord
+  SELECT o.topic, o.event_id, o.first_hash, o.hash,
+         coalesce(e."timestamp", f.ts), h.ts, coalesce(e.source, f.source), h.source,
+         left(coalesce(e.payload, f.payload)::text, 200), left(h.payload::text, 200), o.kind = 'R'
+  FROM outcome o
+  JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
+  JOIN firsts f ON f.topic = o.topic AND f.event_id = o.event_id
+  LEFT JOIN events e ON e.id = o.original_id
+  WHERE o.kind IN ('C', 'R')
+  ORDER BY o.mord, o.eord
 ),
 unresolved AS (
   INSERT INTO pending_conflict_checks (topic, event_id, hash, ts, source, payload, rejected)
-  SELECT topic, event_id, hash, ts, source, left(payload::text, 200), $3::boolean
-  FROM outcome WHERE NOT stored AND first_hash IS NULL
+  SELECT o.topic, o.event_id, o.hash, h.ts, o.source, left(h.payload::text, 200), $3::boolean
+  FROM outcome o JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
+  WHERE NOT o.stored AND o.first_hash IS NULL
 ),
-by_topic AS (
-  SELECT topic,
+-- One pass groups the outcomes by topic and source; the topic counters sum those groups.
+by_source AS (
+  SELECT topic, source,
          count(*) AS received,
          count(*) FILTER (WHERE kind = 'S') AS stored,
          count(*) FILTER (WHERE kind IN ('D', 'C')) AS duplicates,
          count(*) FILTER (WHERE kind IN ('C', 'R')) AS conflicts,
-         count(*) FILTER (WHERE kind = 'R') AS rejected
-  FROM outcome GROUP BY topic
+         count(*) FILTER (WHERE kind = 'R') AS rejected,
+         -- A copy can be dropped by a transaction that started before the stored copy's did: 0.
+         coalesce(max(greatest(extract(epoch FROM now() - first_at)::float8 * 1000, 0))
+                  FILTER (WHERE kind <> 'S'), 0) AS max_delay_ms
+  FROM outcome GROUP BY topic, source
 ),
 counted AS (
   INSERT INTO topic_counters AS tc (topic, shard, received, unique_processed, duplicate_dropped,
                                     conflicting_duplicates, rejected)
-  SELECT topic, $2::smallint, received, stored, duplicates, conflicts, rejected
-  FROM by_topic
+  SELECT topic, $2::smallint, sum(received), sum(stored), sum(duplicates), sum(conflicts),
+         sum(rejected)
+  FROM by_source
+  GROUP BY topic
   ORDER BY topic
   ON CONFLICT (topic, shard) DO UPDATE SET
     received = tc.received + excluded.received,
@@ -146,25 +172,11 @@ counted AS (
     conflicting_duplicates = tc.conflicting_duplicates + excluded.conflicting_duplicates,
     rejected = tc.rejected + excluded.rejected
 ),
-delays AS (
-  -- A copy can be dropped by a transaction that started before the stored copy's did: 0 then.
-  SELECT topic, source, greatest(extract(epoch FROM now() - first_at) * 1000, 0) AS ms
-  FROM outcome WHERE kind <> 'S' AND first_at IS NOT NULL
-),
-by_source AS (
-  SELECT o.topic, o.source,
-         count(*) AS events,
-         count(*) FILTER (WHERE o.kind = 'S') AS stored,
-         count(*) FILTER (WHERE o.kind <> 'S') AS duplicates,
-         count(*) FILTER (WHERE o.kind IN ('C', 'R')) AS conflicts,
-         coalesce((SELECT max(d.ms) FROM delays d
-                   WHERE d.topic = o.topic AND d.source = o.source), 0) AS max_delay_ms
-  FROM outcome o GROUP BY o.topic, o.source
-),
 sourced AS (
   INSERT INTO dedup_stats AS ds (topic, source, shard, events, unique_events, duplicates,
                                  conflicts, max_delay_ms)
-  SELECT topic, source, $2::smallint, events, stored, duplicates, conflicts, max_delay_ms
+  SELECT topic, source, $2::smallint, received, stored, duplicates + rejected, conflicts,
+         max_delay_ms
   FROM by_source
   ORDER BY topic, source
   ON CONFLICT (topic, source, shard) DO UPDATE SET
@@ -176,8 +188,11 @@ sourced AS (
 ),
 delayed AS (
   INSERT INTO dedup_delays AS dd (topic, source, shard, bucket, n)
-  SELECT topic, source, $2::smallint, floor(4 * log(2::numeric, (ms + 1)::numeric))::smallint, count(*)
-  FROM delays
+  SELECT topic, source, $2::smallint,
+         floor(4 * ln(greatest(extract(epoch FROM now() - first_at)::float8 * 1000, 0) + 1)
+               / ln(2))::smallint AS bucket,
+         count(*)
+  FROM outcome WHERE kind <> 'S' AND first_at IS NOT NULL
   GROUP BY 1, 2, 4
   ORDER BY 1, 2, 4
   ON CONFLICT (topic, source, bucket, shard) DO UPDATE SET n = dd.n + excluded.n
@@ -190,16 +205,17 @@ receipted AS (
   ON CONFLICT (message_id) DO NOTHING
 )`;
 
-/** The summary every apply statement ends with. */
+/** The summary every apply statement ends with: one pass over the outcomes. */
 const APPLY_SUMMARY = `
 SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
-       (SELECT count(*) FROM outcome)::float8 AS received,
-       (SELECT count(*) FROM inserted)::float8 AS inserted,
-       (SELECT count(*) FROM outcome WHERE kind IN ('D', 'C'))::float8 AS duplicates,
-       (SELECT count(*) FROM outcome WHERE kind IN ('C', 'R'))::float8 AS conflicts,
-       (SELECT count(*) FROM outcome WHERE kind = 'R')::float8 AS rejected,
+       count(*)::float8 AS received,
+       count(*) FILTER (WHERE kind = 'S')::float8 AS inserted,
+       count(*) FILTER (WHERE kind IN ('D', 'C'))::float8 AS duplicates,
+       count(*) FILTER (WHERE kind IN ('C', 'R'))::float8 AS conflicts,
+       count(*) FILTER (WHERE kind = 'R')::float8 AS rejected,
        (SELECT pg_notify('${INSERTED_CHANNEL}', min(id) || '-' || max(id))
-        FROM inserted HAVING count(*) > 0) IS NOT NULL AS notified`;
+        FROM inserted HAVING count(*) > 0) IS NOT NULL AS notified
+FROM outcome`;
 
 /** $1: JSON array of {id, body}. Messages already in the ledger are left out. */
 const APPLY_BATCHES_SQL = `
