@@ -1,9 +1,11 @@
 /**
  * The dashboard at / in a real browser: the system Chromium, driven by playwright-core, against
  * the real service on the embedded backend. Events are published over HTTP and the page must show
- * the exact counters, the topics, the live tail (only the filtered topics while a filter is set)
- * and the health, with no console error and no Content-Security-Policy violation. With API_KEYS
- * the page asks for a key and then reads everything with it, the live tail through fetch.
+ * the exact counters, the topics, the live tail (only the filtered topics while a filter is set),
+ * the health, and deduplication: conflicting duplicates listed with what differs, a topic's
+ * figures per source once it is selected, and the counters verified (or the checks that failed),
+ * with no console error and no Content-Security-Policy violation. With API_KEYS the page asks for
+ * a key and then reads everything with it, the live tail through fetch.
  *
  * Needs /usr/bin/chromium (`apt-get install -y chromium`); without it the suite is skipped loudly,
  * or fails when REQUIRE_SERVICES is set.
@@ -138,6 +140,8 @@ async function counters(page: Page) {
     unique: await text(page, '#unique'),
     duplicates: await text(page, '#duplicates'),
     dedupRate: await text(page, '#dedup-rate'),
+    conflicting: await text(page, '#conflicting'),
+    rejected: await text(page, '#rejected'),
     expired: await text(page, '#expired'),
     queued: await text(page, '#queue-size'),
   };
@@ -160,6 +164,46 @@ async function topicRows(page: Page): Promise<Record<string, string[]>> {
   );
   return Object.fromEntries(rows.map(([topic = '', ...cells]) => [topic, cells.slice(0, 5)]));
 }
+
+/**
+ * The selected topic's table, one row per source:
+ * [events, unique, duplicates, duplicate ratio, conflicts, median delay, max delay].
+ */
+async function sourceRows(page: Page): Promise<Record<string, string[]>> {
+  const rows = await page.$$eval('#dedup-body tr[data-source]', (trs: PageElement[]) =>
+    trs.map((tr) => Array.from(tr.children, (td) => td.textContent ?? '')),
+  );
+  return Object.fromEntries(rows.map(([source = '', ...cells]) => [source, cells]));
+}
+
+/**
+ * The recent conflicts, newest first, without the detection time:
+ * [topic, event id, what differs, stored payload, duplicate payload, rejected or dropped].
+ */
+async function conflictRows(page: Page): Promise<string[][]> {
+  return page.$$eval('#conflicts-body tr[data-topic]', (trs: PageElement[]) =>
+    trs.map((tr) => Array.from(tr.children, (td) => td.textContent ?? '').slice(1)),
+  );
+}
+
+/** The consistency badge, and the failing checks it lists. */
+async function verification(page: Page) {
+  return {
+    state: await page.getAttribute('#verify-state', 'data-state'),
+    text: await text(page, '#verify-state'),
+    failures: await page.$$eval('#verify-failures li', (lis: PageElement[]) =>
+      lis.map((li) => li.textContent ?? ''),
+    ),
+    failuresShown: await page.isVisible('#verify-failures'),
+  };
+}
+
+/** The dashboard's duplicate rate: a percentage with at most two decimals. */
+const rate = (duplicates: number, received: number) =>
+  `${Math.round((duplicates / received) * 10_000) / 100} %`;
+
+/** A delay as the per-source table writes it. */
+const DELAY = /^\d+ ms$|^[\d.]+ s$/;
 
 /** The live tail's rows as `topic/event_id`, newest first. */
 async function tailRows(page: Page): Promise<string[]> {
@@ -219,6 +263,41 @@ describe.skipIf(skip)(
       const auth = `auth-${id}`;
       const billing = `billing-${id}`;
 
+      // No request can make the real counters disagree, so the first verifications are answered
+      // as a store whose counters drifted would answer: the badge must turn red and name the
+      // failing checks, then turn green once the real answer comes through.
+      let drifted = true;
+      await page.route('**/stats/verify', async (route) => {
+        if (!drifted) return route.continue();
+        await route.fulfill({
+          json: {
+            consistent: false,
+            in_flight: 0,
+            dead_lettered_events: 0,
+            checks: [
+              {
+                name: 'received = unique_processed + duplicate_dropped + rejected',
+                expected: 9,
+                actual: 9,
+                difference: 0,
+              },
+              {
+                name: 'conflicting_duplicates = rows in conflicts',
+                expected: 3,
+                actual: 2,
+                difference: -1,
+              },
+              {
+                name: 'per topic and source: events = received',
+                expected: 9,
+                actual: 11,
+                difference: 2,
+              },
+            ],
+          },
+        });
+      });
+
       const answer = await page.goto(`${base}/`);
       expect(answer?.status()).toBe(200);
       expect(answer?.headers()['content-security-policy']).toContain("default-src 'self'");
@@ -227,6 +306,21 @@ describe.skipIf(skip)(
       expect(await page.isHidden('#key-form')).toBe(true);
       expect(await page.locator('#rate-chart canvas').count()).toBeGreaterThan(0);
       expect(await page.locator('#queue-chart canvas').count()).toBeGreaterThan(0);
+      await expect
+        .poll(() => verification(page), WAIT)
+        .toEqual({
+          state: 'bad',
+          text: 'counters inconsistent',
+          failures: [
+            'conflicting_duplicates = rows in conflicts: expected 3, found 2 (-1)',
+            'per topic and source: events = received: expected 9, found 11 (+2)',
+          ],
+          failuresShown: true,
+        });
+      drifted = false;
+      expect(await conflictRows(page)).toEqual([]);
+      expect(await text(page, '#conflicts-body')).toBe('No conflicting duplicate.');
+      expect(await text(page, '#dedup-body')).toBe('No topic selected.');
 
       // Only `auth` in the tail: billing's events are stored and counted, never shown.
       await setTailFilter(page, auth);
@@ -247,6 +341,8 @@ describe.skipIf(skip)(
           unique: '7',
           duplicates: '2',
           dedupRate: '22.22 %',
+          conflicting: '0',
+          rejected: '0',
           expired: '0',
           queued: '0',
         });
@@ -285,6 +381,8 @@ describe.skipIf(skip)(
           unique: '9',
           duplicates: '3',
           dedupRate: '25 %',
+          conflicting: '0',
+          rejected: '0',
           expired: '0',
           queued: '0',
         });
@@ -325,6 +423,8 @@ describe.skipIf(skip)(
           unique: String(unique),
           duplicates: String(duplicates),
           dedupRate: `${Math.round((duplicates / received) * 10_000) / 100} %`,
+          conflicting: '0',
+          rejected: '0',
           expired: '0',
           queued: '0',
         });
@@ -336,13 +436,101 @@ describe.skipIf(skip)(
         .poll(async () => Object.keys(await topicRows(page)).sort(), WAIT)
         .toEqual([...topics].sort());
 
+      // Copies of stored orders that differ from them: each is a conflicting duplicate, listed
+      // with what differs; one equal copy is a plain duplicate. Two sources, so the per-source
+      // figures of the topic are told apart.
+      const orders = `orders-${id}`;
+      const order = (n: number, extra: Parameters<typeof event>[2] = {}) =>
+        event(orders, `o-${n}`, { source: 'shop', ...extra });
+      await publishWith(base, [order(1), order(2), order(3), order(4)]);
+      await expect.poll(() => text(page, '#received'), WAIT).toBe(String(received + 4));
+      await publishWith(base, [
+        order(1),
+        order(2, { payload: { n: 'o-2', total: 12.5 } }),
+        order(3, { source: 'mobile' }),
+        order(4, {
+          source: 'mobile',
+          timestamp: '2024-05-01T12:00:05Z',
+          payload: { n: 'o-4', void: true },
+        }),
+        order(5, { source: 'mobile' }),
+      ]);
+      await expect
+        .poll(() => counters(page), WAIT)
+        .toEqual({
+          received: String(received + 9),
+          unique: String(unique + 5),
+          duplicates: String(duplicates + 4),
+          dedupRate: rate(duplicates + 4, received + 9),
+          conflicting: '3',
+          rejected: '0',
+          expired: '0',
+          queued: '0',
+        });
+      await expect
+        .poll(() => conflictRows(page), WAIT)
+        .toEqual([
+          [
+            orders,
+            'o-4',
+            'timestamp, source, payload',
+            '{"n": "o-4"}',
+            '{"n": "o-4", "void": true}',
+            'dropped',
+          ],
+          [orders, 'o-3', 'source', '{"n": "o-3"}', '{"n": "o-3"}', 'dropped'],
+          [orders, 'o-2', 'payload', '{"n": "o-2"}', '{"n": "o-2", "total": 12.5}', 'dropped'],
+        ]);
+      expect(
+        await page.getAttribute(`#conflicts-body tr[data-event-id="o-4"] .fields`, 'title'),
+      ).toBe(
+        'timestamp: 2024-05-01T12:00:00.000000Z → 2024-05-01T12:00:05.000000Z\nsource: shop → mobile',
+      );
+      await expect
+        .poll(async () => (await topicRows(page))[orders], WAIT)
+        .toEqual(['5', '9', '5', '4', '0']);
+
+      await page.click(`#topics-body tr[data-topic="${orders}"] button`);
+      expect(await text(page, '#dedup-topic')).toBe(`· ${orders}`);
+      expect(
+        await page.getAttribute(`#topics-body tr[data-topic="${orders}"] button`, 'aria-pressed'),
+      ).toBe('true');
+      await expect
+        .poll(async () => {
+          const rows = await sourceRows(page);
+          return Object.fromEntries(
+            Object.entries(rows).map(([s, cells]) => [s, cells.slice(0, 5)]),
+          );
+        }, WAIT)
+        .toEqual({
+          mobile: ['3', '1', '2', '66.67 %', '2'],
+          shop: ['6', '4', '2', '33.33 %', '1'],
+        });
+      // Every source has copies, so a delay: the median is approximate, the maximum exact.
+      for (const [median = '', max = ''] of Object.values(await sourceRows(page)).map((cells) =>
+        cells.slice(5),
+      )) {
+        expect(median).toMatch(/^≈ /);
+        expect(median.slice(2)).toMatch(DELAY);
+        expect(max).toMatch(DELAY);
+      }
+      await expect
+        .poll(() => verification(page), WAIT)
+        .toEqual({ state: 'ok', text: 'counters verified', failures: [], failuresShown: false });
+      expect(await text(page, '#verify-detail')).toMatch(
+        /^\d+ checks · 0 events in flight · 0 dead-lettered · checked /,
+      );
+
       mkdirSync(join(ROOT, 'test-results'), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
       expect(problems).toEqual([]);
     });
 
-    it('with API_KEYS asks for a read key, keeps it for the tab and tails through fetch', async () => {
-      svc = await startTestService('pglite-inbox', { API_KEYS });
+    it('with API_KEYS asks for a read key, keeps it for the tab, reads tail and conflicts with it', async () => {
+      svc = await startTestService('pglite-inbox', {
+        API_KEYS,
+        DUPLICATE_POLICY: 'reject-conflicts',
+      });
       const base = svc.url;
       browser = await openBrowser((path) => READ_PATHS.includes(path));
       const { page, problems } = browser;
@@ -389,6 +577,8 @@ describe.skipIf(skip)(
           unique: '3',
           duplicates: '1',
           dedupRate: '25 %',
+          conflicting: '0',
+          rejected: '0',
           expired: '0',
           queued: '0',
         });
@@ -405,6 +595,26 @@ describe.skipIf(skip)(
       await expect.poll(() => text(page, '#received'), WAIT).toBe('4');
       await expect.poll(() => text(page, '#tail-state'), WAIT).toBe('live');
       expect(await page.isHidden('#key-form')).toBe(true);
+
+      // Under DUPLICATE_POLICY=reject-conflicts a copy that differs is refused; the counters, the
+      // conflict and the verification are read with the key like everything else.
+      await publishWith(base, [event(topic, 2, { source: 'changed' })], PUBLISH);
+      await expect
+        .poll(() => counters(page), WAIT)
+        .toEqual({
+          received: '5',
+          unique: '3',
+          duplicates: '1',
+          dedupRate: '20 %',
+          conflicting: '1',
+          rejected: '1',
+          expired: '0',
+          queued: '0',
+        });
+      await expect
+        .poll(() => conflictRows(page), WAIT)
+        .toEqual([[topic, '2', 'source', '{"n": 2}', '{"n": 2}', 'rejected']]);
+      await expect.poll(() => text(page, '#verify-state'), WAIT).toBe('counters verified');
       expect(problems).toEqual([]);
     });
   },
