@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import type { AppContext } from '../app-context.js';
 import { keyRequired } from '../auth.js';
+import { eventOutcomeProperties } from '../schemas/event-schemas.js';
 
 const OUTCOME_NAMES = {
   S: { outcome: 'stored', conflict: false },
@@ -61,14 +62,7 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
               rejected: { type: 'integer' },
               events: {
                 type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    index: { type: 'integer' },
-                    outcome: { type: 'string', enum: ['stored', 'duplicate', 'rejected'] },
-                    conflict: { type: 'boolean' },
-                  },
-                },
+                items: { type: 'object', properties: eventOutcomeProperties },
               },
             },
           },

@@ -104,6 +104,16 @@ export const publishQuerySchema = {
   },
 } as const;
 
+/** What became of one event of a publish, by its position in the request. */
+export const eventOutcomeProperties = {
+  index: { type: 'integer' },
+  outcome: { type: 'string', enum: ['stored', 'duplicate', 'rejected'] },
+  conflict: {
+    type: 'boolean',
+    description: 'A duplicate whose timestamp, source or payload differ from the stored event.',
+  },
+} as const;
+
 export const publishResponseSchema = {
   type: 'object',
   required: ['accepted', 'queued'],
@@ -122,9 +132,7 @@ export const publishResponseSchema = {
       items: {
         type: 'object',
         properties: {
-          index: { type: 'integer' },
-          outcome: { type: 'string', enum: ['stored', 'duplicate', 'rejected'] },
-          conflict: { type: 'boolean' },
+          ...eventOutcomeProperties,
           original_processed_at: { type: 'string', format: 'date-time' },
         },
       },
