@@ -107,6 +107,8 @@ export interface TopicSummary {
   readonly received: number;
   readonly uniqueProcessed: number;
   readonly duplicateDropped: number;
+  readonly conflictingDuplicates: number;
+  readonly rejected: number;
   readonly expired: number;
   /** Latest event time stored, ISO 8601 UTC; undefined when none is stored. */
   readonly lastEventAt: string | undefined;

@@ -145,6 +145,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
                 received: { type: 'integer' },
                 unique_processed: { type: 'integer' },
                 duplicate_dropped: { type: 'integer' },
+                conflicting_duplicates: { type: 'integer' },
+                rejected: { type: 'integer' },
                 expired: { type: 'integer' },
                 last_event_at: {
                   type: ['string', 'null'],
@@ -167,6 +169,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
         received: t.received,
         unique_processed: t.uniqueProcessed,
         duplicate_dropped: t.duplicateDropped,
+        conflicting_duplicates: t.conflictingDuplicates,
+        rejected: t.rejected,
         expired: t.expired,
         last_event_at: t.lastEventAt ?? null,
       })),

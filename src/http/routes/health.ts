@@ -29,6 +29,11 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
       queue: { type: 'boolean' },
       uptime_seconds: { type: 'number' },
       store_backend: { type: 'string' },
+      duplicate_policy: {
+        type: 'string',
+        enum: ['first-wins', 'reject-conflicts'],
+        description: 'What happens to a duplicate that differs from the stored event.',
+      },
       queue_backend: { type: 'string' },
       queue_durability: {
         type: 'string',
@@ -63,6 +68,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): voi
         queue,
         uptime_seconds: uptimeSeconds(ctx),
         store_backend: ctx.store.kind,
+        duplicate_policy: ctx.config.duplicatePolicy,
         queue_backend: ctx.queue.kind,
         queue_durability: durability,
       });

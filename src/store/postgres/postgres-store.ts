@@ -368,6 +368,10 @@ interface ConflictRow {
   detected_at: string;
 }
 
+function capped(value: number | null, max: number): number | null {
+  return value === null ? null : Math.min(value, max);
+}
+
 /**
  * The median delay of a dedup_delays histogram: bucket b holds delays d with
  * floor(4 * log2(d + 1)) = b; the median is reported as the middle of its bucket.
@@ -680,6 +684,8 @@ export class PostgresStore implements Store {
       received: number;
       unique_processed: number;
       duplicate_dropped: number;
+      conflicting_duplicates: number;
+      rejected: number;
       expired: number;
       last_event_at: string | null;
     }>(
@@ -688,6 +694,8 @@ export class PostgresStore implements Store {
        FROM (SELECT topic, sum(received)::float8 AS received,
                     sum(unique_processed)::float8 AS unique_processed,
                     sum(duplicate_dropped)::float8 AS duplicate_dropped,
+                    sum(conflicting_duplicates)::float8 AS conflicting_duplicates,
+                    sum(rejected)::float8 AS rejected,
                     sum(expired)::float8 AS expired
              FROM topic_counters GROUP BY topic) t
        ORDER BY t.topic`,
@@ -697,6 +705,8 @@ export class PostgresStore implements Store {
       received: r.received,
       uniqueProcessed: r.unique_processed,
       duplicateDropped: r.duplicate_dropped,
+      conflictingDuplicates: r.conflicting_duplicates,
+      rejected: r.rejected,
       expired: r.expired,
       lastEventAt: r.last_event_at ?? undefined,
     }));
@@ -860,7 +870,8 @@ export class PostgresStore implements Store {
         duplicates: s.duplicates,
         conflicts: s.conflicts,
         maxDelayMs: s.max_delay_ms,
-        medianDelayMs: medianOfBuckets(histogram),
+        // A bucket's middle can lie above the largest delay seen.
+        medianDelayMs: capped(medianOfBuckets(histogram), s.max_delay_ms),
       };
     });
   }
