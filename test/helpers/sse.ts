@@ -1,4 +1,8 @@
-/** A Server-Sent Events client for tests: reads a stream with fetch and parses its frames. */
+/**
+ * A Server-Sent Events client for tests: reads a stream with fetch and parses its frames. Like
+ * EventSource, with `reconnect` it opens the stream again after the server ends it, sending the
+ * last id it saw as Last-Event-ID.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface SseEvent {
@@ -12,23 +16,34 @@ export interface SseStream {
   readonly events: SseEvent[];
   /** Resolves once `count` events arrived; fails after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<SseEvent[]>;
-  /** Resolves when the server ended the stream. */
+  /** Resolves when the server ended the stream (for good, without `reconnect`). */
   readonly ended: Promise<void>;
+  /** How many times the stream was opened again after the server ended it. */
+  reconnects(): number;
   close(): void;
 }
 
 export async function openStream(
   url: string,
   headers: Record<string, string> = {},
+  options: { reconnect?: boolean } = {},
 ): Promise<SseStream> {
   const controller = new AbortController();
-  const response = await fetch(url, { headers, signal: controller.signal });
-  if (response.status !== 200 || response.body === null) {
-    throw new Error(`stream answered ${response.status}: ${await response.text()}`);
-  }
   const events: SseEvent[] = [];
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  const ended = (async () => {
+  let reconnects = 0;
+
+  const open = async (extra: Record<string, string>) => {
+    const response = await fetch(url, {
+      headers: { ...headers, ...extra },
+      signal: controller.signal,
+    });
+    if (response.status !== 200 || response.body === null) {
+      throw new Error(`stream answered ${response.status}: ${await response.text()}`);
+    }
+    return response.body.pipeThrough(new TextDecoderStream()).getReader();
+  };
+
+  const read = async (reader: ReadableStreamDefaultReader<string>): Promise<void> => {
     let buffer = '';
     try {
       for (;;) {
@@ -54,12 +69,29 @@ export async function openStream(
         }
       }
     } catch {
-      // aborted by close()
+      // cut off by the server, or aborted by close()
+    }
+  };
+
+  const first = await open({});
+  const ended = (async () => {
+    await read(first);
+    while (options.reconnect === true && !controller.signal.aborted) {
+      const last = events.at(-1);
+      try {
+        const again = await open(last === undefined ? {} : { 'last-event-id': String(last.id) });
+        reconnects++;
+        await read(again);
+      } catch {
+        if (controller.signal.aborted) return;
+        await sleep(100);
+      }
     }
   })();
   return {
     events,
     ended,
+    reconnects: () => reconnects,
     async waitFor(count, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (events.length < count) {

@@ -2,15 +2,15 @@
  * GET /events/stream: newly stored events as Server-Sent Events, each once, with `id:` set so a
  * client that reconnects with Last-Event-ID (EventSource does it by itself) resumes right after
  * the last event it saw. A subscriber that reads too slowly is not allowed to grow this process's
- * memory: past MAX_BUFFERED_BYTES waiting to be sent, its stream is ended, and it resumes by
- * reconnecting.
+ * memory: past MAX_BUFFERED_BYTES waiting behind its full socket, its stream is cut, and it
+ * resumes by reconnecting.
  */
 import type { FastifyInstance } from 'fastify';
 import { EventFeed, type FeedEvent } from '../../live/event-feed.js';
 import type { AppContext } from '../app-context.js';
 import { keyRequired } from '../auth.js';
 
-/** Bytes queued for one subscriber's socket beyond which it is cut off. */
+/** Bytes waiting for one subscriber's full socket beyond which it is cut off. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 /** What EventSource waits before reconnecting. */
@@ -92,15 +92,30 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): voi
         if (abort) res.destroy();
         else res.end();
       };
+      // While the socket is full, frames wait here; a burst (a resume replaying thousands of
+      // events) drains, but a reader that lets this grow past the limit is too slow.
+      const waiting: string[] = [];
+      let waitingBytes = 0;
       const write = (text: string): void => {
         if (ended) return;
-        if (res.writableLength > MAX_BUFFERED_BYTES) {
-          request.log.info({ reqId: request.id }, 'live stream subscriber too slow; disconnected');
-          end(true);
+        if (!res.writableNeedDrain && waiting.length === 0) {
+          res.write(text);
           return;
         }
-        res.write(text);
+        waiting.push(text);
+        waitingBytes += text.length;
+        if (waitingBytes > MAX_BUFFERED_BYTES) {
+          request.log.info({ reqId: request.id }, 'live stream subscriber too slow; disconnected');
+          end(true);
+        }
       };
+      res.on('drain', () => {
+        while (!ended && waiting.length > 0 && !res.writableNeedDrain) {
+          const text = waiting.shift() as string;
+          waitingBytes -= text.length;
+          res.write(text);
+        }
+      });
       const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
       request.raw.once('close', () => end());
       const topics = request.query.topic;
