@@ -79,6 +79,8 @@ if (!forked) {
 
 try {
   service = await startService(config, logger);
+  // A forked worker tells its parent it has started: from now on it may hold batches.
+  if (forked && process.connected) process.send?.({ type: 'worker-ready' });
 } catch (error) {
   logger.fatal({ err: error }, 'could not start');
   process.exit(1);

@@ -27,6 +27,8 @@ const RESTART_DELAY_MS = 1000;
 
 export class WorkerProcesses {
   private readonly children = new Map<number, ChildProcess>();
+  /** Children that have started their workers (and so may hold batches). */
+  private readonly ready = new WeakSet<ChildProcess>();
   private stopping = false;
 
   constructor(
@@ -55,6 +57,9 @@ export class WorkerProcesses {
       stdio: 'inherit',
     });
     this.children.set(index, child);
+    child.on('message', (message: unknown) => {
+      if ((message as { type?: unknown } | null)?.type === 'worker-ready') this.ready.add(child);
+    });
     child.once('exit', (code, signal) => {
       this.children.delete(index);
       if (this.stopping) return;
@@ -104,7 +109,9 @@ export class WorkerProcesses {
           }, timeoutMs);
           child.once('exit', (code) => {
             clearTimeout(timer);
-            resolve(code === 0);
+            // One stopped while still starting (even by the signal itself, before its handlers
+            // were in place) held no batch.
+            resolve(code === 0 || !this.ready.has(child));
           });
           child.kill('SIGTERM');
         }),

@@ -93,6 +93,19 @@ for (const backend of postgresBackends) {
         for (const child of restarted) expect(isRunning(child)).toBe(false);
       });
 
+      it('SIGTERM to the whole process group while the worker process still starts: exit 0', async () => {
+        resources = await createResources(backend.name);
+        const env: Record<string, string> = { ...resources.env };
+        delete env.WORKER_PROCESSES;
+        // The child may not have installed its signal handlers yet: it dies by the signal, which
+        // is clean, since it held no batch.
+        for (let i = 0; i < 3; i++) {
+          service = await spawnService(env, { ownProcessGroup: true });
+          expect(await service.stopGroup('SIGTERM'), service.output().slice(-2000)).toBe(0);
+          service = undefined;
+        }
+      });
+
       it('a worker process does not outlive an API process killed with -9', async () => {
         resources = await createResources(backend.name);
         const env: Record<string, string> = { ...resources.env };
