@@ -52,6 +52,8 @@ export interface StoredConflict {
   readonly stored: ConflictSide;
   readonly duplicate: ConflictSide;
   readonly rejected: boolean;
+  /** Which of timestamp, source and payload differ. */
+  readonly differs: readonly ('timestamp' | 'source' | 'payload')[];
   readonly detectedAt: string;
 }
 

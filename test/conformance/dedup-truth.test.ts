@@ -31,6 +31,7 @@ interface Conflict {
   topic: string;
   event_id: string;
   rejected: boolean;
+  differs: string[];
   stored: ConflictSide;
   duplicate: ConflictSide;
 }
@@ -92,6 +93,12 @@ for (const backend of suiteBackends()) {
           duplicate: { timestamp: '2024-05-01T12:00:01.000000Z' },
         });
         expect(newest?.stored.hash).not.toBe(newest?.duplicate.hash);
+        // Newest first: the timestamp, the source, then the payload differed.
+        expect(conflicts.body.map((c) => c.differs)).toEqual([
+          ['timestamp'],
+          ['source'],
+          ['payload'],
+        ]);
         const metrics = await (await fetch(`${svc.url}/metrics`)).text();
         expect(metrics).toMatch(/^aggregator_events_conflicting_duplicate_total 3$/m);
         expect(await verify(svc.url)).toMatchObject({ consistent: true });

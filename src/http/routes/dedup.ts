@@ -126,6 +126,11 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
                 stored: side,
                 duplicate: side,
                 rejected: { type: 'boolean' },
+                differs: {
+                  type: 'array',
+                  items: { type: 'string', enum: ['timestamp', 'source', 'payload'] },
+                  description: 'Which of timestamp, source and payload differ.',
+                },
                 detected_at: { type: 'string', format: 'date-time' },
               },
             },
@@ -148,6 +153,7 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
         stored: { ...c.stored, payload_start: c.stored.payloadStart },
         duplicate: { ...c.duplicate, payload_start: c.duplicate.payloadStart },
         rejected: c.rejected,
+        differs: c.differs,
         detected_at: c.detectedAt,
       })),
   );

@@ -36,6 +36,8 @@ CREATE TABLE conflicts (
   stored_payload      text,
   duplicate_payload   text        NOT NULL,
   rejected            boolean     NOT NULL,
+  -- Which of timestamp, source and payload differ.
+  differs             text[]      NOT NULL,
   detected_at         timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX conflicts_topic_idx ON conflicts (topic, id DESC);

@@ -44,6 +44,26 @@ const ISO_UTC = (column: string) =>
 export const INSERTED_CHANNEL = 'agg_events_inserted';
 
 /**
+ * SQL naming which of timestamp, source and payload differ between a stored event and a copy. A
+ * payload is compared only when `payloadDiffers` can tell (not for a stored payload retention
+ * removed): when neither of the others differs, the hashes say it is the payload.
+ */
+const differs = (
+  storedTs: string,
+  copyTs: string,
+  storedSource: string,
+  copySource: string,
+  payloadDiffers: string,
+) => `array_remove(ARRAY[
+    CASE WHEN ${storedTs} IS DISTINCT FROM ${copyTs} THEN 'timestamp' END,
+    CASE WHEN ${storedSource} IS DISTINCT FROM ${copySource} THEN 'source' END,
+    CASE WHEN coalesce(${payloadDiffers},
+                       ${storedTs} IS NOT DISTINCT FROM ${copyTs}
+                       AND ${storedSource} IS NOT DISTINCT FROM ${copySource})
+         THEN 'payload' END
+  ], NULL)`;
+
+/**
  * The CTEs of every apply statement after the messages are known. They expect a CTE
  * `claimed(ord, events, message_id)` (one row per message, `events` a JSON array, `message_id`
  * null for an atomic publish), `$2` = counter shard and `$3` = whether conflicting duplicates
@@ -127,10 +147,17 @@ outcome AS (
 conflicted AS (
   INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
                          duplicate_timestamp, stored_source, duplicate_source, stored_payload,
-                         duplicate_payload, rejected)
+                         duplicate_payload, rejected, differs)
   SELECT o.topic, o.event_id, o.first_hash, o.hash,
          coalesce(e."timestamp", f.ts), h.ts, coalesce(e.source, f.source), h.source,
-         left(coalesce(e.payload, f.payload)::text, 200), left(h.payload::text, 200), o.kind = 'R'
+         left(coalesce(e.payload, f.payload)::text, 200), left(h.payload::text, 200), o.kind = 'R',
+         ${differs(
+           'coalesce(e."timestamp", f.ts)',
+           'h.ts',
+           'coalesce(e.source, f.source)',
+           'h.source',
+           'CASE WHEN e.expired_at IS NULL THEN coalesce(e.payload, f.payload) <> h.payload END',
+         )}
   FROM outcome o
   JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
   JOIN firsts f ON f.topic = o.topic AND f.event_id = o.event_id
@@ -308,9 +335,10 @@ found AS (
 recorded AS (
   INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
                          duplicate_timestamp, stored_source, duplicate_source, stored_payload,
-                         duplicate_payload, rejected, detected_at)
+                         duplicate_payload, rejected, differs, detected_at)
   SELECT topic, event_id, stored_hash, hash, stored_ts, ts, stored_source, source, stored_payload,
-         payload, rejected, seen_at
+         payload, rejected, ${differs('stored_ts', 'ts', 'stored_source', 'source', 'NULL::boolean')},
+         seen_at
   FROM found ORDER BY id
 ),
 by_topic AS (
@@ -365,6 +393,7 @@ interface ConflictRow {
   stored_payload: string | null;
   duplicate_payload: string;
   rejected: boolean;
+  differs: ('timestamp' | 'source' | 'payload')[];
   detected_at: string;
 }
 
@@ -815,7 +844,7 @@ export class PostgresStore implements Store {
               ${ISO_UTC('stored_timestamp')} AS stored_timestamp,
               ${ISO_UTC('duplicate_timestamp')} AS duplicate_timestamp,
               stored_source, duplicate_source, stored_payload, duplicate_payload, rejected,
-              ${ISO_UTC('detected_at')} AS detected_at
+              differs, ${ISO_UTC('detected_at')} AS detected_at
        FROM conflicts ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY id DESC LIMIT $${params.length}`,
       params,
@@ -837,6 +866,7 @@ export class PostgresStore implements Store {
         payloadStart: r.duplicate_payload,
       },
       rejected: r.rejected,
+      differs: r.differs,
       detectedAt: r.detected_at,
     }));
   }
