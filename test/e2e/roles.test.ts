@@ -30,7 +30,14 @@ for (const backend of backends) {
 
       it('one API process and two worker processes: exact counts, both workers apply', async () => {
         resources = await createResources(backend.name);
-        const env = { ...resources.env, WORKER_PROCESSES: '0', LOG_LEVEL: 'debug' };
+        // Small batches and a short idle poll, so both workers find work before it is all done.
+        const env = {
+          ...resources.env,
+          WORKER_PROCESSES: '0',
+          LOG_LEVEL: 'debug',
+          WORKER_BATCH_MESSAGES: '5',
+          WORKER_BLOCK_MS: '50',
+        };
         const api = await spawnService({ ...env, ROLE: 'api' });
         running.push(api);
         const workers = await Promise.all(
