@@ -518,7 +518,7 @@ async function refreshConflicts(stats) {
  * the rest. Both sides differ somewhere (their hashes do), so when the timestamp and the source
  * are equal, the payloads differ after their first 200 characters.
  */
-function differences(stored, duplicate) {
+function differences(stored, duplicate, named) {
   const fields = [];
   const details = [];
   for (const field of ['timestamp', 'source']) {
@@ -526,6 +526,10 @@ function differences(stored, duplicate) {
       fields.push(field);
       details.push(`${field}: ${stored[field] ?? '?'} → ${duplicate[field] ?? '?'}`);
     }
+  }
+  // The server compared the full values when it recorded the conflict: its answer wins.
+  if (Array.isArray(named) && named.length > 0) {
+    return { text: named.join(', '), title: details.join('\n') };
   }
   const a = stored.payload_start;
   const b = duplicate.payload_start;
@@ -552,7 +556,7 @@ function conflictRow(c) {
   const tr = document.createElement('tr');
   tr.dataset.topic = c.topic;
   tr.dataset.eventId = c.event_id;
-  const differs = differences(c.stored, c.duplicate);
+  const differs = differences(c.stored, c.duplicate, c.differs);
   const fields = cell(differs.text, 'fields');
   if (differs.title !== '') fields.title = differs.title;
   const topic = cell(c.topic, 'topic');
