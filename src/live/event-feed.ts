@@ -9,7 +9,9 @@
  *
  * The last RING_SIZE delivered events are kept: a subscriber reconnecting with the id of the
  * last event it saw (Last-Event-ID) resumes right after it, with no gap and no repeat. An id older
- * than the ring is resumed from the table by id.
+ * than the ring (or from another API process) is resumed from the table by id, without repeats;
+ * there, an event of a transaction that drew lower ids but committed after the client's last one
+ * can be missed, since ids follow insertion, not commit order.
  *
  * The feed listens only while someone subscribes, so an aggregator nobody watches does no work.
  */
@@ -25,6 +27,8 @@ const DEDUP_WINDOW = 200_000;
 const PAGE = 1000;
 /** Ids below the highest delivered that a catch-up after a lost connection looks at again. */
 const RESUME_WINDOW = 10_000;
+/** Live events held back for one subscriber while it resumes from the table, at most. */
+const MAX_HELD = 10_000;
 /** How long the feed keeps listening after its last subscriber left. */
 const IDLE_STOP_MS = 30_000;
 
@@ -41,8 +45,10 @@ export interface FeedSubscriber {
   readonly topics: ReadonlySet<string> | undefined;
   /** Receives events in delivery order. */
   deliver(events: readonly FeedEvent[]): void;
-  /** The feed is closing (the service stops). */
+  /** The feed is closing (the service stops), or the subscriber fell too far behind. */
   close(): void;
+  /** True once the subscriber's connection is gone: a resume in progress stops. */
+  isClosed(): boolean;
 }
 
 interface Subscription {
@@ -105,6 +111,8 @@ export class EventFeed {
   private readonly delivered = new Set<number>();
   private readonly deliveredOrder = new Ring<number>(DEDUP_WINDOW);
   private highestDelivered = 0;
+  /** The highest id stored when the feed started listening. */
+  private floor = 0;
   private readonly subscriptions = new Set<Subscription>();
   private stopWatching: (() => Promise<void>) | undefined;
   private starting: Promise<void> | undefined;
@@ -129,28 +137,43 @@ export class EventFeed {
   async subscribe(subscriber: FeedSubscriber, lastEventId?: number): Promise<() => void> {
     if (this.closed) throw new Error('the live feed is closed');
     clearTimeout(this.idleTimer);
-    await this.start();
-    const subscription: Subscription = { subscriber, held: undefined };
+    // Registered before anything is awaited, so no event announced from now on passes it by; a
+    // resuming subscriber holds the live events back until it has caught up.
+    const subscription: Subscription = {
+      subscriber,
+      held: lastEventId === undefined ? undefined : [],
+    };
+    this.subscriptions.add(subscription);
     const unsubscribe = (): void => {
       this.subscriptions.delete(subscription);
       if (this.subscriptions.size === 0) this.scheduleIdleStop();
     };
-    this.subscriptions.add(subscription);
+    try {
+      await this.start();
+    } catch (error) {
+      unsubscribe();
+      throw error;
+    }
     if (lastEventId === undefined) return unsubscribe;
 
-    const replay = this.ring.after((e) => e.id === lastEventId);
-    if (replay !== undefined) {
-      // Same tick as the registration: nothing can slip between the replay and the live events.
-      const wanted = replay.filter((e) => wants(subscriber, e));
-      if (wanted.length > 0) subscriber.deliver(wanted);
-      return unsubscribe;
-    }
-    // Older than the ring: read the table by id, holding live events back meanwhile.
-    subscription.held = [];
-    const topics = subscriber.topics === undefined ? undefined : [...subscriber.topics];
     const sent = new Set<number>();
     try {
+      const replay = this.ring.after((e) => e.id === lastEventId);
+      if (replay !== undefined) {
+        const wanted = replay.filter((e) => wants(subscriber, e));
+        for (const e of wanted) sent.add(e.id);
+        if (wanted.length > 0) subscriber.deliver(wanted);
+        return unsubscribe;
+      }
+      // Older than the ring: read the table by id.
+      const topics = subscriber.topics === undefined ? undefined : [...subscriber.topics];
       for (let after = lastEventId; this.subscriptions.has(subscription);) {
+        if (subscriber.isClosed() || (subscription.held?.length ?? 0) > MAX_HELD) {
+          // Gone, or so far behind that holding more would grow without bound: it reconnects.
+          this.subscriptions.delete(subscription);
+          subscriber.close();
+          break;
+        }
         const page = (await this.store.eventsAfterId(after, topics, PAGE)).map(toFeedEvent);
         for (const e of page) sent.add(e.id);
         if (page.length > 0) subscriber.deliver(page);
@@ -158,11 +181,16 @@ export class EventFeed {
         after = page.at(-1)?.id ?? after;
       }
     } finally {
-      const held = subscription.held.filter((e) => !sent.has(e.id));
+      const held = (subscription.held ?? []).filter((e) => !sent.has(e.id));
       subscription.held = undefined;
-      if (held.length > 0) subscriber.deliver(held);
+      if (held.length > 0 && this.subscriptions.has(subscription)) subscriber.deliver(held);
     }
     return unsubscribe;
+  }
+
+  /** Starts listening for new events, if not yet; resolves once announcements arrive. */
+  listen(): Promise<void> {
+    return this.start();
   }
 
   private start(): Promise<void> {
@@ -171,6 +199,11 @@ export class EventFeed {
       .watchInserts({
         onRange: (from, to) => this.enqueue(() => this.readRange(from, to)),
         onResumed: () => this.enqueue(() => this.catchUp()),
+      })
+      .then(async (stop) => {
+        // Events stored before the feed listened were never live: a catch-up starts above them.
+        this.floor = await this.store.lastEventId().catch(() => this.floor);
+        return stop;
       })
       .then(
         (stop) => {
@@ -232,7 +265,8 @@ export class EventFeed {
 
   /** After a lost connection: re-read recent ids; what was delivered already is dropped. */
   private async catchUp(): Promise<void> {
-    let after = Math.max(0, this.highestDelivered - RESUME_WINDOW);
+    if (this.subscriptions.size === 0 || this.stopWatching === undefined) return;
+    let after = Math.max(this.floor, this.highestDelivered - RESUME_WINDOW);
     for (;;) {
       const page = await this.store.eventsAfterId(after, undefined, PAGE);
       this.publish(page);

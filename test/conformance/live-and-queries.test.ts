@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeWorkload } from '../../src/cli/workload.js';
 import { event, publish, publishAll, request, waitForDrain } from '../helpers/http.js';
@@ -288,6 +289,49 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
       } finally {
         await service.stop('SIGTERM');
         await resources.dispose();
+      }
+    });
+  },
+);
+
+const postgresInbox = suiteBackends((b) => b === 'postgres-inbox')[0];
+describe.skipIf(postgresInbox === undefined || postgresInbox.skip !== undefined)(
+  `live stream when its LISTEN connection is lost${postgresInbox?.skip ? ` (SKIPPED: ${postgresInbox.skip})` : ''}`,
+  () => {
+    it('catches up what was stored meanwhile, and nothing older', async () => {
+      const svc = await startTestService('postgres-inbox');
+      const db = new pg.Client({ connectionString: svc.resources.databaseUrl });
+      await db.connect();
+      try {
+        const topic = `t-${randomUUID().slice(0, 8)}`;
+        // Stored before anyone listened: never part of the stream.
+        await publishAll(
+          svc.url,
+          Array.from({ length: 500 }, (_, i) => event(topic, `old-${i}`)),
+          {
+            batch: 100,
+            concurrency: 2,
+          },
+        );
+        await waitForDrain(svc.url, 500);
+        const live = await openStream(`${svc.url}/events/stream`);
+        await publish(svc.url, [event(topic, 'a'), event(topic, 'b')]);
+        await live.waitFor(2);
+        const killed = await db.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = current_database() AND application_name LIKE '%:listen'`,
+        );
+        expect(killed.rowCount).toBeGreaterThan(0);
+        await publish(svc.url, [event(topic, 'c')]);
+        await live.waitFor(3, 15_000);
+        await publish(svc.url, [event(topic, 'd')]);
+        await live.waitFor(4, 15_000);
+        await sleep(500);
+        live.close();
+        expect(live.events.map((e) => e.data.event_id)).toEqual(['a', 'b', 'c', 'd']);
+      } finally {
+        await db.end();
+        await svc.close();
       }
     });
   },

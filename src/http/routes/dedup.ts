@@ -73,9 +73,14 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
     },
     async (request) => {
       const id = request.params.message_id;
-      const outcomes = await ctx.store.receipt(ctx.queue.receiptKey(id));
+      const key = ctx.queue.receiptKey(id);
+      let outcomes = await ctx.store.receipt(key);
       if (outcomes === undefined) {
         if (await ctx.queue.isQueued(id)) return { message_id: id, status: 'pending' };
+        // Applied between the two reads?
+        outcomes = await ctx.store.receipt(key);
+      }
+      if (outcomes === undefined) {
         throw new AggregatorError(
           'AGG_ERR_NOT_FOUND',
           `No message ${id} waits in the queue or was applied within the receipt retention`,

@@ -69,6 +69,9 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): voi
     async (request, reply) => {
       const header = request.headers['last-event-id'];
       const lastEventId = header !== undefined ? Number(header) : request.query.last_event_id;
+      // Listening before the answer starts: a client that publishes once it has the headers
+      // misses nothing. (If the database cannot be reached, this is an ordinary 503.)
+      await feed.listen();
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, {
@@ -125,6 +128,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): voi
             topics: topics === undefined ? undefined : new Set(topics),
             deliver: (events) => write(frames(events)),
             close: () => end(),
+            isClosed: () => ended,
           },
           lastEventId,
         );

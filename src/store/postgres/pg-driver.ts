@@ -115,6 +115,11 @@ export class PgDriver implements SqlDriver {
         await sleep(wait);
         try {
           await connect();
+          // Stopped while reconnecting: this connection belongs to nobody.
+          if (stopped) {
+            await (client as pg.Client | undefined)?.end().catch(() => undefined);
+            return;
+          }
           notifications.onResumed();
           return;
         } catch (error) {
