@@ -15,8 +15,7 @@ import {
   suiteTitle,
   type FaultResources,
 } from '../helpers/fault-resources.js';
-import { waitForDrain } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch, expectVerified } from '../helpers/invariants.js';
+import { expectSettledExactlyOnce } from '../helpers/invariants.js';
 import { processGroupGone, processGroupMembers } from '../helpers/process-group.js';
 import { freePort, spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
@@ -70,22 +69,20 @@ for (const backend of faultBackends()) {
       }
       const report = await publisher.done;
       expect(report.batches).toBe(batches);
-      const stats = await waitForDrain(current.url, EVENTS, 120_000);
-      await expectVerified(current.url);
-      expect(await current.stopGroup('SIGTERM')).toBe(0);
-      const state = await resources.readState();
-
-      expect(state.uniqueProcessed).toBe(w.unique);
-      expect(stats.unique_processed).toBe(w.unique);
-      expect(stats.received).toBe(stats.unique_processed + stats.duplicate_dropped);
-      expect(stats.received).toBeGreaterThanOrEqual(EVENTS);
-      expectStatsMatch(stats, state);
-      expectExactlyOnce(state, {
+      const last = current;
+      const { stats, state } = await expectSettledExactlyOnce({
+        url: last.url,
+        events: EVENTS,
+        unique: w.unique,
         published: w.events,
         acknowledged: publisher.acknowledgedEvents(),
         uncertainEvents: report.uncertainEvents,
-        drained: true,
+        stop: () => last.stopGroup('SIGTERM'),
+        resources,
       });
+      expect(stats.unique_processed).toBe(w.unique);
+      expect(stats.received).toBe(stats.unique_processed + stats.duplicate_dropped);
+      expect(stats.received).toBeGreaterThanOrEqual(EVENTS);
       // With the forked worker the service is two processes; each kill took both.
       if (backend.name.startsWith('postgres')) {
         for (const kill of kills) expect(kill.processes).toBeGreaterThanOrEqual(2);

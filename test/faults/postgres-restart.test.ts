@@ -15,8 +15,8 @@ import {
   suiteTitle,
   type FaultResources,
 } from '../helpers/fault-resources.js';
-import { request, waitForDrain, type Stats } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch, expectVerified } from '../helpers/invariants.js';
+import { healthBecomes, request, type Stats } from '../helpers/http.js';
+import { expectSettledExactlyOnce } from '../helpers/invariants.js';
 import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
 
@@ -28,18 +28,6 @@ interface Health {
 
 const EVENTS = 40_000;
 const BATCH = 100;
-
-async function healthBecomes(url: string, status: number, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await request<Health>(`${url}/health`);
-    if (reply.status === status) return reply;
-    if (Date.now() > deadline) {
-      throw new Error(`/health stayed ${reply.status}: ${JSON.stringify(reply.body)}`);
-    }
-    await sleep(100);
-  }
-}
 
 /** Events queued and not yet applied, from Redis alone (it answers while PostgreSQL is down). */
 async function queuedEvents(url: string): Promise<number> {
@@ -99,30 +87,28 @@ for (const backend of faultBackends((b) => b.startsWith('postgres'))) {
         const acknowledged = publisher.acknowledged();
         const queued = viaRedis ? await queuedEvents(url) : 0;
         expect(acknowledged < batches || queued > 0, 'PostgreSQL stopped mid-run').toBe(true);
-        const unhealthy = await healthBecomes(url, 503);
+        const unhealthy = await healthBecomes<Health>(url, 503);
         expect(unhealthy.body).toMatchObject({ status: 'unhealthy', database: false });
         // Long enough for the workers to fail and back off.
         await sleep(1500);
         await postgres.start();
-        await healthBecomes(url, 200);
+        await healthBecomes<Health>(url, 200);
         outages.push({ how, acknowledged, queued, downMs: Date.now() - down });
       }
       const report = await publisher.done;
       expect(report.batches).toBe(batches);
 
       // The workers resumed by themselves: the queue drains without any restart of the service.
-      const stats = await waitForDrain(url, EVENTS, 120_000);
-      await expectVerified(url);
-      expect(await service.stopGroup('SIGTERM')).toBe(0);
-      const state = await resources.readState();
-
-      expect(state.uniqueProcessed).toBe(w.unique);
-      expectStatsMatch(stats, state);
-      expectExactlyOnce(state, {
+      const running = service;
+      const { stats, state } = await expectSettledExactlyOnce({
+        url,
+        events: EVENTS,
+        unique: w.unique,
         published: w.events,
         acknowledged: publisher.acknowledgedEvents(),
         uncertainEvents: report.uncertainEvents,
-        drained: true,
+        stop: () => running.stopGroup('SIGTERM'),
+        resources,
       });
 
       console.log(

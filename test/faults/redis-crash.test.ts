@@ -15,8 +15,8 @@ import {
   suiteTitle,
   type FaultResources,
 } from '../helpers/fault-resources.js';
-import { request, waitForDrain } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch, expectVerified } from '../helpers/invariants.js';
+import { healthBecomes, request } from '../helpers/http.js';
+import { expectSettledExactlyOnce } from '../helpers/invariants.js';
 import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
 
@@ -30,19 +30,6 @@ interface Health {
 
 const EVENTS = 40_000;
 const BATCH = 100;
-
-/** Polls /health until it answers `status`; resolves with that answer. */
-async function healthBecomes(url: string, status: number, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await request<Health>(`${url}/health`);
-    if (reply.status === status) return reply;
-    if (Date.now() > deadline) {
-      throw new Error(`/health stayed ${reply.status}: ${JSON.stringify(reply.body)}`);
-    }
-    await sleep(100);
-  }
-}
 
 for (const backend of faultBackends((b) => b === 'postgres-redis')) {
   describe.skipIf(backend.skip !== undefined)(suiteTitle('Redis crash', backend), () => {
@@ -99,33 +86,33 @@ for (const backend of faultBackends((b) => b === 'postgres-redis')) {
         const acknowledged = publisher.acknowledged();
         expect(acknowledged, 'Redis killed mid-run').toBeLessThan(batches);
         // While Redis is away the service says so, and publishing is refused with 503.
-        const unhealthy = await healthBecomes(url, 503);
+        const unhealthy = await healthBecomes<Health>(url, 503);
         expect(unhealthy.body).toMatchObject({ status: 'unhealthy', database: true, queue: false });
         // Long enough for workers to fail and back off, and for publishers to be turned away.
         await sleep(1000);
         await redis.start();
         outages.push({ acknowledged, health: unhealthy.body, downMs: Date.now() - down });
-        await healthBecomes(url, 200);
+        await healthBecomes<Health>(url, 200);
       }
       const report = await publisher.done;
       expect(report.batches).toBe(batches);
       // Publishing really was refused during the outages (and retried).
       expect(report.statuses[503] ?? 0).toBeGreaterThan(0);
 
-      const stats = await waitForDrain(url, EVENTS, 120_000);
-      await expectVerified(url);
-      const after = await request<Health>(`${url}/health`);
-      expect(after.body.queue_durability).toBe('aof-always');
-      expect(await service.stopGroup('SIGTERM')).toBe(0);
-      const state = await resources.readState();
-
-      expect(state.uniqueProcessed).toBe(w.unique);
-      expectStatsMatch(stats, state);
-      expectExactlyOnce(state, {
+      const running = service;
+      const { stats, state } = await expectSettledExactlyOnce({
+        url,
+        events: EVENTS,
+        unique: w.unique,
         published: w.events,
         acknowledged: publisher.acknowledgedEvents(),
         uncertainEvents: report.uncertainEvents,
-        drained: true,
+        beforeStop: async () => {
+          const after = await request<Health>(`${url}/health`);
+          expect(after.body.queue_durability).toBe('aof-always');
+        },
+        stop: () => running.stopGroup('SIGTERM'),
+        resources,
       });
 
       console.log(

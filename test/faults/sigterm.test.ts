@@ -16,8 +16,7 @@ import {
   suiteTitle,
   type FaultResources,
 } from '../helpers/fault-resources.js';
-import { waitForDrain } from '../helpers/http.js';
-import { expectExactlyOnce, expectStatsMatch } from '../helpers/invariants.js';
+import { expectSettledExactlyOnce } from '../helpers/invariants.js';
 import { processGroupGone } from '../helpers/process-group.js';
 import { freePort, spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { startPublishing } from '../helpers/retrying-publisher.js';
@@ -95,17 +94,15 @@ for (const backend of faultBackends()) {
       const second = await start();
       const report = await publisher.done;
       expect(report.batches).toBe(batches);
-      const stats = await waitForDrain(second.url, EVENTS, 120_000);
-      expect(await second.stopGroup('SIGTERM')).toBe(0);
-      const state = await resources.readState();
-
-      expect(state.uniqueProcessed).toBe(w.unique);
-      expectStatsMatch(stats, state);
-      expectExactlyOnce(state, {
+      const { stats, state } = await expectSettledExactlyOnce({
+        url: second.url,
+        events: EVENTS,
+        unique: w.unique,
         published: w.events,
         acknowledged: publisher.acknowledgedEvents(),
         uncertainEvents: report.uncertainEvents,
-        drained: true,
+        stop: () => second.stopGroup('SIGTERM'),
+        resources,
       });
 
       console.log(

@@ -138,3 +138,20 @@ export async function publishAll(
   await Promise.all(Array.from({ length: options.concurrency }, worker));
   return { requests: batches.length, retries };
 }
+
+/** Polls GET /health until it answers `status`; resolves with that answer. */
+export async function healthBecomes<T = Record<string, unknown>>(
+  base: string,
+  status: number,
+  timeoutMs = 30_000,
+): Promise<Reply<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = await request<T>(`${base}/health`);
+    if (reply.status === status) return reply;
+    if (Date.now() > deadline) {
+      throw new Error(`/health stayed ${reply.status}: ${JSON.stringify(reply.body)}`);
+    }
+    await sleep(100);
+  }
+}

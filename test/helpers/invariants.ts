@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 import type { LogEvent } from '../../src/log-event.js';
-import type { Stats } from './http.js';
+import { waitForDrain, type Stats } from './http.js';
 import { keysOf, missingKeys, type StoredState } from './stored-state.js';
 
 export interface ExpectedOutcome {
@@ -71,4 +71,44 @@ export async function expectVerified(base: string): Promise<void> {
     'counting equations that do not hold',
   ).toEqual([]);
   expect(body.consistent).toBe(true);
+}
+
+export interface SettledRun {
+  readonly url: string;
+  /** Events the publisher sent (the drain waits for at least this many received). */
+  readonly events: number;
+  /** Distinct keys among them. */
+  readonly unique: number;
+  readonly published: readonly LogEvent[];
+  readonly acknowledged: readonly LogEvent[];
+  readonly uncertainEvents: number;
+  /** Stops the service; it must exit 0. */
+  stop(): Promise<number | string>;
+  /** What the database holds. */
+  readonly resources: { readState(): Promise<StoredState> };
+  /** Checks to make on the live service after the drain, before it stops. */
+  beforeStop?(): Promise<void>;
+}
+
+/**
+ * How every fault test ends: the queue drains, /stats/verify holds, the service stops cleanly,
+ * and the database holds every acknowledged event exactly once with counters that add up.
+ */
+export async function expectSettledExactlyOnce(
+  run: SettledRun,
+): Promise<{ stats: Stats; state: StoredState }> {
+  const stats = await waitForDrain(run.url, run.events, 120_000);
+  await expectVerified(run.url);
+  await run.beforeStop?.();
+  expect(await run.stop()).toBe(0);
+  const state = await run.resources.readState();
+  expect(state.uniqueProcessed).toBe(run.unique);
+  expectStatsMatch(stats, state);
+  expectExactlyOnce(state, {
+    published: run.published,
+    acknowledged: run.acknowledged,
+    uncertainEvents: run.uncertainEvents,
+    drained: true,
+  });
+  return { stats, state };
 }
