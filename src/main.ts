@@ -5,6 +5,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startService, type Service } from './service.js';
+import type { WorkerReady } from './worker/worker-processes.js';
 
 let config: Config;
 try {
@@ -80,7 +81,8 @@ if (!forked) {
 try {
   service = await startService(config, logger);
   // A forked worker tells its parent it has started: from now on it may hold batches.
-  if (forked && process.connected) process.send?.({ type: 'worker-ready' });
+  const ready: WorkerReady = { type: 'worker-ready' };
+  if (forked && process.connected) process.send?.(ready);
 } catch (error) {
   logger.fatal({ err: error }, 'could not start');
   process.exit(1);

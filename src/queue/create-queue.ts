@@ -16,6 +16,7 @@ export async function createQueue(config: Config, store: Store, logger: Logger):
       retryAfterSeconds: config.retryAfterSeconds,
       batchMessages: config.workerBatchMessages,
       blockMs: config.workerBlockMs,
+      receiptRetentionMs: config.ledgerRetentionMs,
       onWarning,
     });
   }

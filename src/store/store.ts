@@ -39,6 +39,21 @@ export interface EventOutcome {
   readonly originalProcessedAt?: string | undefined;
 }
 
+/** Sums the outcomes of one message's events into its result. */
+export function summariseOutcomes(outcomes: readonly EventOutcome[]): ApplyResult {
+  let inserted = 0;
+  let duplicates = 0;
+  let conflicts = 0;
+  let rejected = 0;
+  for (const o of outcomes) {
+    if (o.outcome === 'stored') inserted++;
+    else if (o.outcome === 'duplicate') duplicates++;
+    else rejected++;
+    if (o.conflict) conflicts++;
+  }
+  return { messages: 1, received: outcomes.length, inserted, duplicates, conflicts, rejected };
+}
+
 export interface AtomicResult extends ApplyResult {
   /** Per event, when asked for. */
   readonly outcomes?: readonly EventOutcome[] | undefined;
@@ -242,8 +257,8 @@ export interface Store {
     beforeId?: number | undefined;
   }): Promise<StoredConflict[]>;
   dedupStats(topic: string): Promise<DedupStats[]>;
-  /** The outcomes of an applied queue message (one letter per event), if still kept. */
-  receipt(messageId: string): Promise<string | undefined>;
+  /** What became of each event of an applied queue message, if its receipt is still kept. */
+  receipt(messageId: string): Promise<EventOutcome[] | undefined>;
   /** Recomputes the counting equations from the tables. */
   verify(): Promise<VerifyCheck[]>;
   /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */

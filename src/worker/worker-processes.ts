@@ -20,6 +20,11 @@ export interface MetricsReply {
   readonly metrics: ProcessMetrics;
 }
 
+/** A forked worker's word that it has started its workers (and so may hold batches). */
+export interface WorkerReady {
+  readonly type: 'worker-ready';
+}
+
 const METRICS_TIMEOUT_MS = 1000;
 
 const ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -58,7 +63,7 @@ export class WorkerProcesses {
     });
     this.children.set(index, child);
     child.on('message', (message: unknown) => {
-      if ((message as { type?: unknown } | null)?.type === 'worker-ready') this.ready.add(child);
+      if ((message as Partial<WorkerReady> | null)?.type === 'worker-ready') this.ready.add(child);
     });
     child.once('exit', (code, signal) => {
       this.children.delete(index);

@@ -4,16 +4,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
+import { summariseOutcomes } from '../../store/store.js';
 import type { AppContext } from '../app-context.js';
 import { keyRequired } from '../auth.js';
 import { eventOutcomeProperties } from '../schemas/event-schemas.js';
-
-const OUTCOME_NAMES = {
-  S: { outcome: 'stored', conflict: false },
-  D: { outcome: 'duplicate', conflict: false },
-  C: { outcome: 'duplicate', conflict: true },
-  R: { outcome: 'rejected', conflict: true },
-} as const;
 
 const errors = {
   401: { $ref: 'Error#' },
@@ -43,7 +37,7 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
       schema: {
         summary: 'What became of each event of a queued publish',
         description:
-          'By the message_id POST /publish answered. `pending` while it waits in the queue; once applied, one outcome per event in request order. Receipts are kept for an hour (LEDGER_RETENTION_MS with Redis).',
+          'By the message_id POST /publish answered. `pending` while it waits in the queue; once applied, one outcome per event in request order. Receipts are kept for LEDGER_RETENTION_MS (an hour by default).',
         tags: ['events'],
         security: keyRequired,
         params: {
@@ -86,18 +80,15 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
           `No message ${id} waits in the queue or was applied within the receipt retention`,
         );
       }
-      const events = [...outcomes].map((letter, index) => ({
-        index,
-        ...OUTCOME_NAMES[letter as keyof typeof OUTCOME_NAMES],
-      }));
+      const summary = summariseOutcomes(outcomes);
       return {
         message_id: id,
         status: 'applied',
-        stored: events.filter((e) => e.outcome === 'stored').length,
-        duplicates: events.filter((e) => e.outcome === 'duplicate').length,
-        conflicts: events.filter((e) => e.conflict).length,
-        rejected: events.filter((e) => e.outcome === 'rejected').length,
-        events,
+        stored: summary.inserted,
+        duplicates: summary.duplicates,
+        conflicts: summary.conflicts,
+        rejected: summary.rejected,
+        events: outcomes.map((o) => ({ index: o.index, outcome: o.outcome, conflict: o.conflict })),
       };
     },
   );

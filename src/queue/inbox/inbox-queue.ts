@@ -27,14 +27,14 @@ export interface InboxQueueOptions {
   readonly batchMessages: number;
   /** Longest wait of an idle worker before it looks at the inbox again. */
   readonly blockMs: number;
+  /** How long the receipt of an applied message is kept (LEDGER_RETENTION_MS). */
+  readonly receiptRetentionMs: number;
   readonly onWarning?: (message: string, error?: unknown) => void;
 }
 
 /** The backpressure check reads a depth at most this old, so publishing never scans the inbox. */
 const DEPTH_CACHE_MS = 250;
 const IDLE_POLL_MIN_MS = 20;
-/** How long the receipt of an applied message is kept. */
-const RECEIPT_RETENTION_MS = 3600_000;
 /** Most requests written by one inbox insert. */
 const MAX_GROUP = 200;
 
@@ -143,9 +143,9 @@ export class InboxQueue implements Queue {
     return new InboxConsumer(name, this.store, this.options, this.enqueued);
   }
 
-  /** An applied inbox row is already gone; only receipts older than an hour are forgotten. */
+  /** An applied inbox row is already gone; only receipts past their retention are forgotten. */
   async maintain(): Promise<void> {
-    await this.store.pruneLedger(new Date(Date.now() - RECEIPT_RETENTION_MS));
+    await this.store.pruneLedger(new Date(Date.now() - this.options.receiptRetentionMs));
   }
 
   durability(): Promise<DurabilityInfo> {

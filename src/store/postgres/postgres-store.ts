@@ -13,23 +13,24 @@ import type { AcceptedBatch, StoredEvent } from '../../log-event.js';
 import { ConflictRejectedError } from '../../errors.js';
 import type { SqlDriver } from '../sql-driver.js';
 import { SqlConflictError } from '../sql-errors.js';
-import type {
-  ApplyResult,
-  AtomicResult,
-  DedupStats,
-  StoredConflict,
-  VerifyCheck,
-  DuplicatePolicy,
-  EventOutcome,
-  Counters,
-  DeadLetter,
-  EventQuery,
-  Inbox,
-  InsertWatcher,
-  QueuedBatch,
-  Store,
-  StoredDeadLetter,
-  TopicSummary,
+import {
+  summariseOutcomes,
+  type ApplyResult,
+  type AtomicResult,
+  type Counters,
+  type DeadLetter,
+  type DedupStats,
+  type DuplicatePolicy,
+  type EventOutcome,
+  type EventQuery,
+  type Inbox,
+  type InsertWatcher,
+  type QueuedBatch,
+  type Store,
+  type StoredConflict,
+  type StoredDeadLetter,
+  type TopicSummary,
+  type VerifyCheck,
 } from '../store.js';
 
 /** SQL rendering a timestamptz column as ISO 8601 UTC with microseconds. */
@@ -482,30 +483,22 @@ function toResult(row: ApplyRow | undefined): ApplyResult {
   };
 }
 
+type OutcomeLetter = OutcomeRow['kind'];
+
 const OUTCOMES = { S: 'stored', D: 'duplicate', C: 'duplicate', R: 'rejected' } as const;
 
-function toOutcome(row: OutcomeRow): EventOutcome {
+/** An outcome from its letter (the apply statement's `kind`, a receipt's character). */
+function outcomeOf(letter: OutcomeLetter, index: number, firstAt?: string | null): EventOutcome {
   return {
-    index: row.index - 1,
-    outcome: OUTCOMES[row.kind],
-    conflict: row.kind === 'C' || row.kind === 'R',
-    originalProcessedAt: row.kind === 'S' ? undefined : (row.first_at ?? undefined),
+    index,
+    outcome: OUTCOMES[letter],
+    conflict: letter === 'C' || letter === 'R',
+    originalProcessedAt: letter === 'S' ? undefined : (firstAt ?? undefined),
   };
 }
 
-/** Sums per-event outcomes into the result of one message. */
-function summarise(outcomes: readonly EventOutcome[]): ApplyResult {
-  let inserted = 0;
-  let duplicates = 0;
-  let conflicts = 0;
-  let rejected = 0;
-  for (const o of outcomes) {
-    if (o.outcome === 'stored') inserted++;
-    else if (o.outcome === 'duplicate') duplicates++;
-    else rejected++;
-    if (o.conflict) conflicts++;
-  }
-  return { messages: 1, received: outcomes.length, inserted, duplicates, conflicts, rejected };
+function toOutcome(row: OutcomeRow): EventOutcome {
+  return outcomeOf(row.kind, row.index - 1, row.first_at);
 }
 
 export class PostgresStore implements Store {
@@ -571,7 +564,10 @@ export class PostgresStore implements Store {
         if (outcomes.some((o) => o.outcome === 'rejected')) {
           throw new ConflictRejectedError(outcomes);
         }
-        return { ...summarise(outcomes), outcomes: options.detail === true ? outcomes : undefined };
+        return {
+          ...summariseOutcomes(outcomes),
+          outcomes: options.detail === true ? outcomes : undefined,
+        };
       }),
     );
   }
@@ -906,12 +902,15 @@ export class PostgresStore implements Store {
     });
   }
 
-  async receipt(messageId: string): Promise<string | undefined> {
+  async receipt(messageId: string): Promise<EventOutcome[] | undefined> {
     const rows = await this.driver.query<{ outcomes: string }>(
       'SELECT outcomes FROM receipts WHERE message_id = $1',
       [messageId],
     );
-    return rows[0]?.outcomes;
+    const letters = rows[0]?.outcomes;
+    return letters === undefined
+      ? undefined
+      : [...letters].map((letter, index) => outcomeOf(letter as OutcomeLetter, index));
   }
 
   async pruneLedger(before: Date): Promise<number> {
