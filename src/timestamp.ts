@@ -12,8 +12,44 @@ const PATTERN =
 const FIRST_INSTANT = -62_135_596_800_000;
 const END_INSTANT = 253_402_300_800_000;
 
+/** Days in each month of a common year. */
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/**
+ * Days from 1970-01-01 to the given date of the proleptic Gregorian calendar (as Date uses):
+ * whole 400-year eras of 146,097 days, then the day within the era, counted from 1 March so
+ * that the leap day is the last of its year.
+ */
+function daysSinceEpoch(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1;
+  const dayOfEra =
+    yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/** Checks a timestamp as publish does for every event: integer arithmetic, no Date, no text. */
+export function isValidTimestamp(text: string): boolean {
+  return parseTimestamp(text) !== undefined;
+}
+
 /** Returns the timestamp in the form stored (explicit offset), or undefined if it is not valid. */
 export function normalizeTimestamp(text: string): string | undefined {
+  const m = parseTimestamp(text);
+  if (m === undefined) return undefined;
+  const [, y, mo, d, h, mi, s, fraction, zulu, sign, oh, om] = m;
+  const offset = zulu === undefined && sign !== undefined ? `${sign}${oh}:${om ?? '00'}` : 'Z';
+  return `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction ?? ''}${offset}`;
+}
+
+/** The pattern's groups for a timestamp PostgreSQL stores as written, else undefined. */
+function parseTimestamp(text: string): RegExpExecArray | undefined {
   const m = PATTERN.exec(text);
   if (m === null) return undefined;
   const [, y, mo, d, h, mi, s, fraction, zulu, sign, oh, om] = m;
@@ -26,24 +62,23 @@ export function normalizeTimestamp(text: string): string | undefined {
   if (year < 1 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) {
     return undefined;
   }
-  // Date.UTC rolls 31 February over to March; a day that changes is not a real date.
-  const probe = new Date(Date.UTC(2000, month - 1, day));
-  probe.setUTCFullYear(year);
-  if (probe.getUTCDate() !== day) return undefined;
-  let offset = 'Z';
+  const monthDays = month === 2 && isLeapYear(year) ? 29 : (MONTH_DAYS[month - 1] ?? 0);
+  if (day > monthDays) return undefined;
+  let offsetMinutes = 0;
   if (zulu === undefined && sign !== undefined) {
-    const offsetHours = Number(oh);
-    const offsetMinutes = om === undefined ? 0 : Number(om);
-    if (offsetHours > 15 || offsetMinutes > 59) return undefined;
-    offset = `${sign}${oh}:${om ?? '00'}`;
+    const hours = Number(oh);
+    const minutes = om === undefined ? 0 : Number(om);
+    if (hours > 15 || minutes > 59) return undefined;
+    offsetMinutes = (sign === '-' ? -1 : 1) * (hours * 60 + minutes);
   }
-  const normalized = `${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${fraction ?? ''}${offset}`;
   // An offset, or a fraction the database rounds to microseconds, can push the instant out of
   // years 1–9999 (UTC), which clients could not read back.
-  const wholeSeconds = Date.parse(`${y}-${mo}-${d}T${h}:${mi}:${s ?? '00'}${offset}`);
-  const instant = wholeSeconds + (roundsUpToNextSecond(fraction) ? 1000 : 0);
+  const instant =
+    daysSinceEpoch(year, month, day) * 86_400_000 +
+    ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 +
+    (roundsUpToNextSecond(fraction) ? 1000 : 0);
   if (!(instant >= FIRST_INSTANT && instant < END_INSTANT)) return undefined;
-  return normalized;
+  return m;
 }
 
 /** True for a fraction such as `.9999996` that PostgreSQL rounds to microseconds as a whole second. */

@@ -18,7 +18,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorError } from '../errors.js';
-import { normalizeTimestamp } from '../timestamp.js';
+import { isValidTimestamp } from '../timestamp.js';
 import type { AppContext } from './app-context.js';
 import { registerAuth, securitySchemes } from './auth.js';
 import { sendError } from './errors-json.js';
@@ -49,7 +49,7 @@ function validators() {
   for (const ajv of [body, query]) {
     ajv.addFormat('event-timestamp', {
       type: 'string',
-      validate: (text: string) => normalizeTimestamp(text) !== undefined,
+      validate: isValidTimestamp,
     });
   }
   return { body, query };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeTimestamp } from '../../src/timestamp.js';
+import fc from 'fast-check';
+import { isValidTimestamp, normalizeTimestamp } from '../../src/timestamp.js';
 
 describe('normalizeTimestamp', () => {
   it.each([
@@ -44,5 +45,46 @@ describe('normalizeTimestamp', () => {
     '9999-12-31T23:59:59.999999999Z',
   ])('refuses %j', (input) => {
     expect(normalizeTimestamp(input)).toBeUndefined();
+  });
+});
+
+describe('the calendar arithmetic', () => {
+  // Date implements the same proleptic Gregorian calendar: both must agree on every date and
+  // offset, including the edges of years 1 and 9999 and the leap days.
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+
+  it('agrees with Date on which timestamps are real instants within years 1-9999', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          year: fc.oneof(
+            fc.integer({ min: 1, max: 9999 }),
+            fc.constantFrom(1, 2, 1900, 2000, 9999),
+          ),
+          month: fc.integer({ min: 1, max: 12 }),
+          day: fc.integer({ min: 1, max: 31 }),
+          hour: fc.integer({ min: 0, max: 23 }),
+          minute: fc.integer({ min: 0, max: 59 }),
+          second: fc.integer({ min: 0, max: 59 }),
+          offset: fc.option(fc.integer({ min: -(15 * 60 + 59), max: 15 * 60 + 59 })),
+        }),
+        ({ year, month, day, hour, minute, second, offset }) => {
+          const zone =
+            offset === null
+              ? 'Z'
+              : `${offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(offset) / 60), 2)}:${pad(Math.abs(offset) % 60, 2)}`;
+          const text = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}${zone}`;
+          const probe = new Date(Date.UTC(2000, month - 1, day));
+          probe.setUTCFullYear(year);
+          const realDay = probe.getUTCDate() === day;
+          // 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+          const instant = Date.parse(text);
+          const inRange = instant >= -62_135_596_800_000 && instant < 253_402_300_800_000;
+          expect(isValidTimestamp(text)).toBe(realDay && inRange);
+          expect(normalizeTimestamp(text) !== undefined).toBe(isValidTimestamp(text));
+        },
+      ),
+      { numRuns: 20_000 },
+    );
   });
 });
