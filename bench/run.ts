@@ -118,7 +118,7 @@ function sortedColumns(events: readonly LogEvent[]) {
 
 const CEILING_TABLE = `CREATE TABLE ceiling_events (
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  topic text NOT NULL, event_id text NOT NULL, "timestamp" timestamptz NOT NULL,
+  topic text COLLATE "C" NOT NULL, event_id text COLLATE "C" NOT NULL, "timestamp" timestamptz NOT NULL,
   source text NOT NULL, payload jsonb NOT NULL, processed_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (topic, event_id))`;
 const CEILING_INDEX = `CREATE INDEX ON ceiling_events (topic, "timestamp" DESC, id DESC)`;

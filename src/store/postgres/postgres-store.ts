@@ -77,8 +77,8 @@ const differs = (
  */
 const APPLY_CTES = `
 input AS (
-  SELECT e.value->>'topic' AS topic,
-         e.value->>'event_id' AS event_id,
+  SELECT (e.value->>'topic') COLLATE "C" AS topic,
+         (e.value->>'event_id') COLLATE "C" AS event_id,
          (e.value->>'timestamp')::timestamptz AS ts,
          e.value->>'source' AS source,
          coalesce(e.value->'payload', '{}'::jsonb) AS payload,
@@ -248,7 +248,7 @@ FROM outcome`;
 /** $1: JSON array of {id, body}. Messages already in the ledger are left out. */
 const APPLY_BATCHES_SQL = `
 WITH msgs AS (
-  SELECT m.value->>'id' AS message_id, m.value->'body'->'events' AS events, m.ord
+  SELECT (m.value->>'id') COLLATE "C" AS message_id, m.value->'body'->'events' AS events, m.ord
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS m(value, ord)
 ),
 fresh AS (
@@ -287,7 +287,7 @@ const APPLY_INBOX_SQL = `
 WITH claimed AS (
   DELETE FROM inbox
   WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-  RETURNING id AS ord, events, 'inbox-' || id AS message_id
+  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id
 ),
 ${APPLY_CTES}
 ${APPLY_SUMMARY}`;
@@ -295,7 +295,7 @@ ${APPLY_SUMMARY}`;
 /** $1: the id of one inbox message. */
 const APPLY_INBOX_ONE_SQL = `
 WITH claimed AS (
-  DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events, 'inbox-' || id AS message_id
+  DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id
 ),
 ${APPLY_CTES}
 ${APPLY_SUMMARY}`;
