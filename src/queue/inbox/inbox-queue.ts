@@ -80,7 +80,7 @@ export class InboxQueue implements Queue {
     this.flushing = true;
     try {
       while (this.pending.length > 0) {
-        const take = groupSize(this.pending, MAX_GROUP, (p) => p.batch.body.length);
+        const take = groupSize(this.pending, MAX_GROUP, (p) => Buffer.byteLength(p.batch.body));
         await this.appendGroup(this.pending.splice(0, take));
       }
     } finally {

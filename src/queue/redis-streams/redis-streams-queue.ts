@@ -384,7 +384,8 @@ class RedisStreamConsumer implements QueueConsumer {
     try {
       // Large messages are applied in several statements, each acknowledged after its commit.
       for (let rest = batch.entries; rest.length > 0;) {
-        const take = groupSize(rest, rest.length, (e) => e.body.length);
+        // Bytes, not UTF-16 units: a body of non-ASCII text is up to three times its length.
+        const take = groupSize(rest, rest.length, (e) => Buffer.byteLength(e.body));
         const chunk = rest.slice(0, take);
         rest = rest.slice(take);
         total = addResults(total, await this.apply(chunk));
