@@ -167,8 +167,10 @@ conflicted AS (
   ORDER BY o.mord, o.eord
 ),
 unresolved AS (
-  INSERT INTO pending_conflict_checks (topic, event_id, hash, ts, source, payload, rejected)
-  SELECT o.topic, o.event_id, o.hash, h.ts, o.source, left(h.payload::text, 200), $3::boolean
+  INSERT INTO pending_conflict_checks (topic, event_id, hash, ts, source, payload, rejected,
+                                       message_id, position)
+  SELECT o.topic, o.event_id, o.hash, h.ts, o.source, left(h.payload::text, 200), $3::boolean,
+         o.message_id, o.eord
   FROM outcome o JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
   WHERE NOT o.stored AND o.first_hash IS NULL
 ),
@@ -358,6 +360,19 @@ sourced AS (
   INSERT INTO dedup_stats AS ds (topic, source, shard, conflicts)
   SELECT topic, source, -2, n FROM by_source ORDER BY topic, source
   ON CONFLICT (topic, source, shard) DO UPDATE SET conflicts = ds.conflicts + excluded.conflicts
+),
+-- The receipt's letter for each such event becomes C (or R) instead of D.
+receipted AS (
+  UPDATE receipts r
+  SET outcomes = (
+    SELECT string_agg(coalesce(l.letter, x.letter), '' ORDER BY x.position)
+    FROM unnest(string_to_array(r.outcomes, NULL)) WITH ORDINALITY AS x(letter, position)
+    LEFT JOIN (
+      SELECT f.position, CASE WHEN f.rejected THEN 'R' ELSE 'C' END AS letter
+      FROM found f WHERE f.message_id = r.message_id
+    ) l ON l.position = x.position
+  )
+  WHERE r.message_id IN (SELECT message_id FROM found)
 )
 SELECT (SELECT count(*) FROM found)::float8 AS n`;
 
