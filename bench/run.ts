@@ -343,13 +343,14 @@ async function runOne(backend: Backend): Promise<Result> {
         `[${backend}] publishing ${total} events (${workload.duplicates} duplicates), batch ${batch}, ${concurrency} in flight…`,
       );
       if (!backlogMode) await deployment.addWorkers();
-      let started = performance.now();
       const report = await publishEvents(workload.events, {
         url: deployment.url,
         batch,
         concurrency,
         rate: values.rate === undefined ? undefined : Number(values.rate),
       });
+      // End to end runs from the first request sent (not from serialising the bodies before it).
+      let started = report.startedAt;
       if (backlogMode) {
         const apiRss = peakRss;
         const queued = await getJson<{ queue_size: number }>(`${deployment.url}/queue/stats`);

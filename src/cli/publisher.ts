@@ -32,6 +32,8 @@ export interface PublishProgress {
 
 export interface PublishReport extends PublishProgress {
   readonly requests: number;
+  /** performance.now() when the first request went out (the bodies are serialised before). */
+  readonly startedAt: number;
   /** Milliseconds of each successful request, in completion order. */
   readonly latenciesMs: number[];
   /** Requests refused for good (4xx other than 408/429), with the server's answer. */
@@ -140,7 +142,7 @@ export async function publishEvents(
   } finally {
     await pool.close();
   }
-  return { ...progress(), requests: batches.length, latenciesMs, failures };
+  return { ...progress(), requests: batches.length, startedAt: started, latenciesMs, failures };
 }
 
 /** The q-quantile (0..1) of `values` by nearest rank; 0 for an empty list. */
