@@ -49,6 +49,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'skip-ceiling': { type: 'boolean', default: false },
     backlog: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -442,13 +443,51 @@ function table(results: Result[]): string {
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+/** The median of each backend's runs, with the spread, when a backend ran more than once. */
+function spread(results: Result[]): string {
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1
+      ? (sorted[mid] ?? 0)
+      : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  };
+  const header = [
+    'backend',
+    'runs',
+    'end-to-end ev/s median (min–max)',
+    'vs ceiling median (min–max)',
+  ];
+  const rows = [...new Set(results.map((r) => r.backend))].map((backend) => {
+    const runs = results.filter((r) => r.backend === backend);
+    const e2e = runs.map((r) => r.endToEndEventsPerSecond);
+    const ratios = runs.flatMap((r) => (r.ratioToCeiling === null ? [] : [r.ratioToCeiling * 100]));
+    const pct = (n: number) => `${n.toFixed(0)}%`;
+    return [
+      backend,
+      String(runs.length),
+      `${fmt(median(e2e))} (${fmt(Math.min(...e2e))}–${fmt(Math.max(...e2e))})`,
+      ratios.length === 0
+        ? '–'
+        : `${pct(median(ratios))} (${pct(Math.min(...ratios))}–${pct(Math.max(...ratios))})`,
+    ];
+  });
+  return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+// Repeated runs take turns across the backends, so a slow spell of the machine is shared.
+const repeat = Math.max(1, Number(values.repeat));
 const results: Result[] = [];
-for (const backend of values.backends.split(',') as Backend[]) {
-  results.push(await runOne(backend));
+for (let run = 0; run < repeat; run++) {
+  for (const backend of values.backends.split(',') as Backend[]) {
+    results.push(await runOne(backend));
+  }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 else {
   process.stdout.write(`${table(results)}\n`);
+  if (repeat > 1) process.stdout.write(`\n${spread(results)}\n`);
   for (const r of results) {
     if (r.backlog === undefined) continue;
     process.stdout.write(
