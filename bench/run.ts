@@ -476,6 +476,53 @@ function spread(results: Result[]): string {
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
+/**
+ * The project's performance targets, judged on the median run of each backend. The throughput
+ * and latency targets are defined for the default workload only; the memory target for a backlog
+ * of at least 1,000,000 events.
+ */
+function targets(results: Result[]): string[] {
+  const lines: string[] = [];
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const judge = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const defaultWorkload =
+    total === 200_000 &&
+    dupRate === 0.35 &&
+    batch === 100 &&
+    concurrency === 20 &&
+    values.rate === undefined &&
+    !backlogMode;
+  for (const backend of new Set(results.map((r) => r.backend))) {
+    const runs = results
+      .filter((r) => r.backend === backend)
+      .sort((a, b) => a.endToEndEventsPerSecond - b.endToEndEventsPerSecond);
+    const r = runs[Math.floor((runs.length - 1) / 2)];
+    if (r === undefined) continue;
+    if (r.backlog !== undefined && r.backlog.waitingEvents >= 1_000_000) {
+      const rss = r.backlog.apiPeakRssMb;
+      lines.push(
+        `${backend}: API process resident set < 300 MB with ${fmt(r.backlog.waitingEvents)} events waiting: ${rss.toFixed(0)} MB, ${judge(rss < 300)}`,
+      );
+    }
+    if (!defaultWorkload) continue;
+    if (backend === 'pglite-inbox') {
+      const e2e = r.endToEndEventsPerSecond;
+      lines.push(`${backend}: ≥ 20,000 events/s end to end: ${fmt(e2e)}, ${judge(e2e >= 20_000)}`);
+      continue;
+    }
+    const e2e = r.endToEndEventsPerSecond;
+    lines.push(`${backend}: ≥ 60,000 events/s end to end: ${fmt(e2e)}, ${judge(e2e >= 60_000)}`);
+    if (r.ratioToCeiling !== null) {
+      const pct = r.ratioToCeiling * 100;
+      lines.push(`${backend}: ≥ 70% of the ceiling: ${pct.toFixed(0)}%, ${judge(pct >= 70)}`);
+    }
+    lines.push(
+      `${backend}: publish p50 ≤ 10 ms and p99 ≤ 50 ms: ${r.p50Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)} ms, ${judge(r.p50Ms <= 10 && r.p99Ms <= 50)}`,
+    );
+  }
+  return lines;
+}
+
 // Repeated runs take turns across the backends, so a slow spell of the machine is shared.
 const repeat = Math.max(1, Number(values.repeat));
 const results: Result[] = [];
@@ -492,6 +539,12 @@ else {
     if (r.backlog === undefined) continue;
     process.stdout.write(
       `\n${r.backend} backlog: ${r.backlog.waitingEvents.toLocaleString('en-US')} events waited with no worker running; API process peak RSS ${r.backlog.apiPeakRssMb.toFixed(0)} MB, Redis used_memory ${r.backlog.redisUsedMemoryMb.toFixed(0)} MB; the drain took ${r.endToEndSeconds.toFixed(1)} s (${Math.round(r.endToEndEventsPerSecond).toLocaleString('en-US')} events/s; end-to-end column = drain only)\n`,
+    );
+  }
+  const judged = targets(results);
+  if (judged.length > 0) {
+    process.stdout.write(
+      `\nTargets (median run of each backend):\n${judged.map((l) => `- ${l}\n`).join('')}`,
     );
   }
 }
