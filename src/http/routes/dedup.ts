@@ -37,7 +37,7 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
       schema: {
         summary: 'What became of each event of a queued publish',
         description:
-          'By the message_id POST /publish answered. `pending` while it waits in the queue; once applied, one outcome per event in request order. Receipts are kept for LEDGER_RETENTION_MS (an hour by default).',
+          'By the message_id POST /publish answered. `pending` while it waits in the queue; once applied, one outcome per event in request order. A duplicate whose original a concurrent transaction stored is compared within about a second; if it differs, its outcome then turns into a conflict (or `rejected` under reject-conflicts). Receipts are kept for LEDGER_RETENTION_MS (an hour by default).',
         tags: ['events'],
         security: keyRequired,
         params: {
