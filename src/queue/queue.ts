@@ -104,6 +104,11 @@ export function shardFor(name: string): number {
  */
 export const MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
+/** A queued body's size as groupSize counts it: UTF-8 bytes, whether it is text or a Buffer. */
+export function bodyBytes(body: string | Buffer): number {
+  return Buffer.byteLength(body);
+}
+
 /**
  * How many of `items`, from the front, fit in one statement: at most `maxCount` and
  * MAX_GROUP_BYTES, and always at least one, however large.

@@ -12,6 +12,7 @@ import type { Store } from '../../store/store.js';
 import {
   addResults,
   EMPTY_RESULT,
+  bodyBytes,
   groupSize,
   shardFor,
   type ConsumeResult,
@@ -80,7 +81,7 @@ export class InboxQueue implements Queue {
     this.flushing = true;
     try {
       while (this.pending.length > 0) {
-        const take = groupSize(this.pending, MAX_GROUP, (p) => Buffer.byteLength(p.batch.body));
+        const take = groupSize(this.pending, MAX_GROUP, (p) => bodyBytes(p.batch.body));
         await this.appendGroup(this.pending.splice(0, take));
       }
     } finally {

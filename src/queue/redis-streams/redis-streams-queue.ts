@@ -13,6 +13,7 @@ import type { QueuedBatch, Store } from '../../store/store.js';
 import {
   addResults,
   EMPTY_RESULT,
+  bodyBytes,
   groupSize,
   shardFor,
   type ConsumeResult,
@@ -384,8 +385,7 @@ class RedisStreamConsumer implements QueueConsumer {
     try {
       // Large messages are applied in several statements, each acknowledged after its commit.
       for (let rest = batch.entries; rest.length > 0;) {
-        // Bytes, not UTF-16 units: a body of non-ASCII text is up to three times its length.
-        const take = groupSize(rest, rest.length, (e) => Buffer.byteLength(e.body));
+        const take = groupSize(rest, rest.length, (e) => bodyBytes(e.body));
         const chunk = rest.slice(0, take);
         rest = rest.slice(take);
         total = addResults(total, await this.apply(chunk));
@@ -456,10 +456,10 @@ class RedisStreamConsumer implements QueueConsumer {
    * by one so that only the refused ones go to the dead-letter table.
    */
   private async apply(entries: Entry[]): Promise<ConsumeResult> {
-    // Stream ids are unique within one stream only: the ledger knows a message by both.
-    const { stream } = this.queue.keys;
+    // Stream ids are unique within one stream only: the ledger knows a message by both, under
+    // the key its receipt is looked up by.
     const messages = entries.map((e) => ({
-      id: `${stream}/${e.id}`,
+      id: this.queue.receiptKey(e.id),
       body: e.body,
       count: e.count,
     }));
