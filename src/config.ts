@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { DuplicatePolicy } from './store/store.js';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -70,7 +71,7 @@ export interface Config {
   /** Days the key of an event whose payload expired is still remembered; 0 = forever. */
   readonly keyRetentionDays: number;
   /** What happens to a duplicate that differs from the stored copy. */
-  readonly duplicatePolicy: 'first-wins' | 'reject-conflicts';
+  readonly duplicatePolicy: DuplicatePolicy;
   /** Requests per key (or per client address) per window; 0 turns rate limiting off. */
   readonly rateLimitMax: number;
   readonly rateLimitWindowMs: number;

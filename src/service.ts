@@ -74,10 +74,14 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const onParentMessage = (message: unknown): void => {
     if ((message as { type?: unknown } | null)?.type !== 'metrics-request') return;
     const id = (message as { id: string }).id;
-    void metrics.snapshot().then((snapshot) => {
-      const reply: MetricsReply = { type: 'metrics-reply', id, metrics: snapshot };
-      if (process.connected) process.send?.(reply);
-    });
+    metrics.snapshot().then(
+      (snapshot) => {
+        const reply: MetricsReply = { type: 'metrics-reply', id, metrics: snapshot };
+        if (process.connected) process.send?.(reply);
+      },
+      // The API process gives up waiting for this reply; an unhandled rejection would end us.
+      (error: unknown) => logger.warn({ err: error }, 'could not read metrics for the API process'),
+    );
   };
   // A worker process forked by an API process answers its metrics requests.
   if (config.role === 'worker' && process.send !== undefined)

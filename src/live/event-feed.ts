@@ -126,10 +126,6 @@ export class EventFeed {
     private readonly logger: { warn(details: object, message: string): void },
   ) {}
 
-  get subscriberCount(): number {
-    return this.subscriptions.size;
-  }
-
   /**
    * Adds a subscriber. With `lastEventId` it first receives every event stored after that one,
    * then the live events; without, only events stored from now on.

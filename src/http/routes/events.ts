@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
-import { normalizeTimestamp } from '../../timestamp.js';
+import { isValidTimestamp, normalizeTimestamp } from '../../timestamp.js';
 import type { AppContext } from '../app-context.js';
 import { keyRequired } from '../auth.js';
 
@@ -42,7 +42,7 @@ function decodeCursor(text: string, order: 'asc' | 'desc'): Cursor {
   const [timestamp, id, cursorOrder] = Array.isArray(parsed) ? (parsed as unknown[]) : [];
   if (
     typeof timestamp !== 'string' ||
-    normalizeTimestamp(timestamp) === undefined ||
+    !isValidTimestamp(timestamp) ||
     !Number.isSafeInteger(id) ||
     (cursorOrder !== 'asc' && cursorOrder !== 'desc')
   ) {

@@ -74,6 +74,11 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): voi
       await feed.listen();
       const res = reply.raw;
       reply.hijack();
+      // A client that left during that wait has already closed: nothing below would end it.
+      if (request.raw.destroyed || res.socket === null || res.socket.destroyed) {
+        res.destroy();
+        return;
+      }
       res.writeHead(200, {
         ...(reply.getHeaders() as Record<string, string>),
         'content-type': 'text/event-stream; charset=utf-8',
