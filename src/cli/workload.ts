@@ -61,7 +61,13 @@ export function makeWorkload(options: WorkloadOptions): Workload {
   const conflictRate = options.conflictRate ?? 0;
   if (!(conflictRate >= 0 && conflictRate <= 1)) throw new Error('conflictRate must be in [0, 1]');
   // Conflicting copies go to the first keys, one each; plain copies to the other keys.
-  const conflicts = Math.min(Math.round(duplicates * conflictRate), unique);
+  const conflicts = Math.round(duplicates * conflictRate);
+  if (conflicts > unique || (conflicts === unique && conflicts < duplicates)) {
+    throw new Error(
+      `${conflicts} conflicting copies need as many keys, and the plain copies keys of their own: ` +
+        `only ${unique} unique keys; lower dupRate or conflictRate`,
+    );
+  }
   for (let i = 0; i < conflicts; i++) {
     const original = events[i];
     if (original !== undefined) {
@@ -69,7 +75,7 @@ export function makeWorkload(options: WorkloadOptions): Workload {
     }
   }
   const plainKeys = unique - conflicts;
-  for (let i = conflicts; i < duplicates && plainKeys > 0; i++) {
+  for (let i = conflicts; i < duplicates; i++) {
     const original = events[conflicts + Math.floor(rnd() * plainKeys)];
     if (original !== undefined) events.push({ ...original });
   }
