@@ -446,13 +446,8 @@ function table(results: Result[]): string {
 /** The median of each backend's runs, with the spread, when a backend ran more than once. */
 function spread(results: Result[]): string {
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-  const median = (xs: number[]) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 === 1
-      ? (sorted[mid] ?? 0)
-      : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-  };
+  // The run judged by targets() is this one: the lower middle of an even count.
+  const median = (xs: number[]) => quantile(xs, 0.5);
   const header = [
     'backend',
     'runs',
@@ -524,7 +519,8 @@ function targets(results: Result[]): string[] {
 }
 
 // Repeated runs take turns across the backends, so a slow spell of the machine is shared.
-const repeat = Math.max(1, Number(values.repeat));
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a whole number ≥ 1');
 const results: Result[] = [];
 for (let run = 0; run < repeat; run++) {
   for (const backend of values.backends.split(',') as Backend[]) {
