@@ -68,7 +68,6 @@ for (const backend of faultBackends()) {
         current = await start();
       }
       const report = await publisher.done;
-      expect(report.batches).toBe(batches);
       const last = current;
       const { stats, state } = await expectSettledExactlyOnce({
         url: last.url,
@@ -80,9 +79,6 @@ for (const backend of faultBackends()) {
         stop: () => last.stopGroup('SIGTERM'),
         resources,
       });
-      expect(stats.unique_processed).toBe(w.unique);
-      expect(stats.received).toBe(stats.unique_processed + stats.duplicate_dropped);
-      expect(stats.received).toBeGreaterThanOrEqual(EVENTS);
       // With the forked worker the service is two processes; each kill took both.
       if (backend.name.startsWith('postgres')) {
         for (const kill of kills) expect(kill.processes).toBeGreaterThanOrEqual(2);

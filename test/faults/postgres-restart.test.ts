@@ -96,7 +96,6 @@ for (const backend of faultBackends((b) => b.startsWith('postgres'))) {
         outages.push({ how, acknowledged, queued, downMs: Date.now() - down });
       }
       const report = await publisher.done;
-      expect(report.batches).toBe(batches);
 
       // The workers resumed by themselves: the queue drains without any restart of the service.
       const running = service;

@@ -95,7 +95,6 @@ for (const backend of faultBackends((b) => b === 'postgres-redis')) {
         await healthBecomes<Health>(url, 200);
       }
       const report = await publisher.done;
-      expect(report.batches).toBe(batches);
       // Publishing really was refused during the outages (and retried).
       expect(report.statuses[503] ?? 0).toBeGreaterThan(0);
 

@@ -15,9 +15,11 @@ import { PgDriver } from '../../src/store/postgres/pg-driver.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { SqlDriver } from '../../src/store/sql-driver.js';
 import type { QueuedBatch } from '../../src/store/store.js';
+import { needsPostgres } from '../helpers/environment.js';
 import { createResources, suiteBackends, type TestResources } from '../helpers/test-service.js';
 
-const postgres = suiteBackends().find((b) => b.name === 'postgres-inbox');
+// Any backend on PostgreSQL will do: only its database is used.
+const postgres = suiteBackends().find((b) => needsPostgres(b.name));
 
 function message(id: string, events: { event_id: string; payload: object }[]): QueuedBatch {
   return {
@@ -35,7 +37,7 @@ function message(id: string, events: { event_id: string; payload: object }[]): Q
 }
 
 describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
-  `late conflicts on postgres${postgres?.skip === undefined ? '' : ` (SKIPPED: ${postgres.skip})`}`,
+  `late conflicts on postgres${postgres === undefined ? ' (SKIPPED: no PostgreSQL backend requested)' : postgres.skip === undefined ? '' : ` (SKIPPED: ${postgres.skip})`}`,
   () => {
     let resources: TestResources;
     let driver: SqlDriver;
@@ -44,7 +46,7 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
     let observer: pg.Client;
 
     beforeAll(async () => {
-      resources = await createResources('postgres-inbox');
+      resources = await createResources(postgres?.name ?? 'postgres-inbox');
       driver = await migrated(
         new PgDriver({ connectionString: resources.databaseUrl ?? '', poolSize: 4 }),
       );
