@@ -49,6 +49,13 @@ for (const backend of backends) {
           ),
         );
         running.push(...workers);
+        // Publish only once both have started: on a slow machine one worker could otherwise drain
+        // everything while the other is still connecting (seen once in a full run).
+        const deadline = Date.now() + 30_000;
+        while (!workers.every((p) => p.output().includes('"msg":"log aggregator started"'))) {
+          if (Date.now() > deadline) throw new Error('the worker processes did not start in 30 s');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
 
         const topics = ['a', 'b', 'c'].map((t) => `${t}-${randomUUID().slice(0, 6)}`);
         const w = makeWorkload({ total: 20_000, dupRate: 0.35, topics, idPrefix: topics[0] ?? '' });
