@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrated } from '../../src/store/migrate.js';
 import { PgDriver } from '../../src/store/postgres/pg-driver.js';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { SqlStore } from '../../src/store/sql/sql-store.js';
 import type { SqlDriver } from '../../src/store/sql-driver.js';
 import type { QueuedBatch } from '../../src/store/store.js';
 import { needsPostgres } from '../helpers/environment.js';
@@ -78,7 +78,7 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
 
     for (const policy of ['drop', 'reject-conflicts'] as const) {
       it(`${policy}: the settling counts the conflict and corrects the receipt`, async () => {
-        const store = new PostgresStore(driver, 'postgres', {
+        const store = new SqlStore(driver, 'postgres', {
           duplicatePolicy: policy === 'drop' ? undefined : policy,
         });
         const key = `k-${policy}`;

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { migrated } from '../../src/store/migrate.js';
 import { PgliteDriver } from '../../src/store/pglite/pglite-driver.js';
 import { PgDriver } from '../../src/store/postgres/pg-driver.js';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { SqlStore } from '../../src/store/sql/sql-store.js';
 import type { Notifications, SqlDriver, SqlQueryable } from '../../src/store/sql-driver.js';
 import type { ApplyResult, QueuedBatch } from '../../src/store/store.js';
 import { readStoredState } from '../helpers/stored-state.js';
@@ -237,7 +237,7 @@ class Model {
 // Running a scenario against the store
 
 interface Target {
-  readonly store: PostgresStore;
+  readonly store: SqlStore;
   readonly db: SqlDriver;
 }
 
@@ -442,7 +442,7 @@ for (const { kind, backend, skip } of stores) {
             ? new PgDriver({ connectionString: resources.databaseUrl ?? '', poolSize: 4 })
             : await PgliteDriver.open(resources.env.DATA_DIR ?? '');
         const db = await migrated(driver);
-        target = { db, store: new PostgresStore(new CrashingDriver(db), kind) };
+        target = { db, store: new SqlStore(new CrashingDriver(db), kind) };
       });
       afterAll(async () => {
         await target?.db.close();

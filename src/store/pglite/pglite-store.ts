@@ -4,7 +4,7 @@
  */
 import { migrated } from '../migrate.js';
 import type { DuplicatePolicy } from '../store.js';
-import { PostgresStore } from '../postgres/postgres-store.js';
+import { SqlStore } from '../sql/sql-store.js';
 import { PgliteDriver } from './pglite-driver.js';
 import { PgliteThreadDriver, pgliteThreadEntry } from './pglite-thread-driver.js';
 
@@ -15,11 +15,11 @@ import { PgliteThreadDriver, pgliteThreadEntry } from './pglite-thread-driver.js
 export async function openPgliteStore(
   dataDir: string,
   duplicatePolicy: DuplicatePolicy = 'first-wins',
-): Promise<PostgresStore> {
+): Promise<SqlStore> {
   const entry = pgliteThreadEntry();
   const driver =
     entry === undefined
       ? await PgliteDriver.open(dataDir)
       : await PgliteThreadDriver.open(dataDir, entry);
-  return new PostgresStore(await migrated(driver), 'pglite', { duplicatePolicy });
+  return new SqlStore(await migrated(driver), 'pglite', { duplicatePolicy });
 }

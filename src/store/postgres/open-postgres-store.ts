@@ -2,10 +2,10 @@
 import { migrated } from '../migrate.js';
 import type { DuplicatePolicy } from '../store.js';
 import { PgDriver, type PgDriverOptions } from './pg-driver.js';
-import { PostgresStore } from './postgres-store.js';
+import { SqlStore } from '../sql/sql-store.js';
 
 export async function openPostgresStore(
   options: PgDriverOptions & { duplicatePolicy?: DuplicatePolicy },
-): Promise<PostgresStore> {
-  return new PostgresStore(await migrated(new PgDriver(options)), 'postgres', options);
+): Promise<SqlStore> {
+  return new SqlStore(await migrated(new PgDriver(options)), 'postgres', options);
 }

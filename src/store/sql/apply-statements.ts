@@ -1,0 +1,249 @@
+/**
+ * The apply statements: how queue messages (or an atomic publish) become stored events, counters,
+ * conflicts and receipts. Shared by both stores and by the inbox (see inbox.ts).
+ *
+ * Applying is one statement, hence one transaction and one round trip per batch: the ledger
+ * insert, the unpacking of the JSON messages, the in-batch dedupe, the sorted
+ * `INSERT … ON CONFLICT DO NOTHING` and the counter update are CTEs of a single query. Keys are
+ * inserted in one global order (topic, event_id) because concurrent batches that take
+ * overlapping keys in different orders deadlock; conflicts that still happen are retried.
+ */
+import { differs, ISO_UTC } from './sql-fragments.js';
+import type { Statement } from './statement.js';
+
+/**
+ * Channel on which every transaction that stores events announces, at commit, the range of ids
+ * it inserted (`min-max`). Other rows may lie in that range; each row is announced by its own
+ * transaction's range.
+ */
+export const INSERTED_CHANNEL = 'agg_events_inserted';
+
+/**
+ * The CTEs of every apply statement after the messages are known. They expect a CTE
+ * `claimed(ord, events, message_id)` (one row per message, `events` a JSON array, `message_id`
+ * null for an atomic publish), `$2` = counter shard and `$3` = whether conflicting duplicates
+ * are rejected (DUPLICATE_POLICY=reject-conflicts).
+ *
+ * `outcome` says what became of each event: S stored, D duplicate of the stored copy, C a
+ * duplicate whose timestamp, source or payload differ (a conflict, dropped), R a conflict
+ * rejected. A duplicate whose stored copy a concurrent transaction committed is invisible here;
+ * it counts as a duplicate and is compared later (pending_conflict_checks).
+ */
+export const APPLY_CTES = `
+input AS (
+  SELECT (e.value->>'topic') COLLATE "C" AS topic,
+         (e.value->>'event_id') COLLATE "C" AS event_id,
+         (e.value->>'timestamp')::timestamptz AS ts,
+         e.value->>'source' AS source,
+         coalesce(e.value->'payload', '{}'::jsonb) AS payload,
+         c.ord AS mord,
+         e.ord AS eord,
+         c.message_id
+  FROM claimed c
+  CROSS JOIN LATERAL jsonb_array_elements(c.events) WITH ORDINALITY AS e(value, ord)
+),
+-- The content hash chains the instant, the source and the payload as a JSON value (key order and
+-- spacing do not matter); 0 is kept for rows stored before hashes existed.
+hashed AS (
+  SELECT i.*,
+         jsonb_hash_extended(
+           i.payload,
+           hashtextextended(i.source, (extract(epoch FROM i.ts) * 1000000)::bigint)
+         ) AS hash
+  FROM input i
+),
+firsts AS (
+  SELECT DISTINCT ON (topic, event_id) topic, event_id, ts, source, payload, hash, mord, eord
+  FROM hashed
+  ORDER BY topic, event_id, mord, eord
+),
+inserted AS (
+  INSERT INTO events (topic, event_id, "timestamp", source, payload, content_hash)
+  SELECT topic, event_id, ts, source, payload, hash FROM firsts
+  ORDER BY topic, event_id
+  ON CONFLICT (topic, event_id) DO NOTHING
+  RETURNING id, topic, event_id
+),
+-- The stored copy of each key this statement did not insert: one lookup per key, not per copy.
+-- (LIMIT keeps it an index lookup per key: as a join the planner might scan the whole table.)
+originals AS (
+  SELECT f.topic, f.event_id, x.id, x.content_hash, x.processed_at
+  FROM firsts f
+  CROSS JOIN LATERAL (
+    SELECT e.id, e.content_hash, e.processed_at
+    FROM events e WHERE e.topic = f.topic AND e.event_id = f.event_id LIMIT 1
+  ) x
+  WHERE NOT EXISTS (
+    SELECT 1 FROM inserted n WHERE n.topic = f.topic AND n.event_id = f.event_id
+  )
+),
+-- Only what every row needs; the payloads of the rare conflicts are fetched in \`conflicted\`.
+compared AS (
+  SELECT h.topic, h.event_id, h.source, h.hash, h.mord, h.eord, h.message_id,
+         n.id IS NOT NULL AND f.mord = h.mord AND f.eord = h.eord AS stored,
+         CASE WHEN n.id IS NOT NULL THEN f.hash ELSE o.content_hash END AS first_hash,
+         CASE WHEN n.id IS NOT NULL THEN now() ELSE o.processed_at END AS first_at,
+         o.id AS original_id
+  FROM hashed h
+  JOIN firsts f USING (topic, event_id)
+  LEFT JOIN inserted n USING (topic, event_id)
+  LEFT JOIN originals o USING (topic, event_id)
+),
+outcome AS (
+  SELECT c.*,
+         CASE
+           WHEN c.stored THEN 'S'
+           WHEN c.first_hash IS NULL OR c.first_hash = 0 OR c.first_hash = c.hash THEN 'D'
+           WHEN $3::boolean THEN 'R'
+           ELSE 'C'
+         END AS kind
+  FROM compared c
+),
+conflicted AS (
+  INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
+                         duplicate_timestamp, stored_source, duplicate_source, stored_payload,
+                         duplicate_payload, rejected, differs)
+  SELECT o.topic, o.event_id, o.first_hash, o.hash,
+         coalesce(e."timestamp", f.ts), h.ts, coalesce(e.source, f.source), h.source,
+         left(coalesce(e.payload, f.payload)::text, 200), left(h.payload::text, 200), o.kind = 'R',
+         ${differs(
+           'coalesce(e."timestamp", f.ts)',
+           'h.ts',
+           'coalesce(e.source, f.source)',
+           'h.source',
+           'CASE WHEN e.expired_at IS NULL THEN coalesce(e.payload, f.payload) <> h.payload END',
+         )}
+  FROM outcome o
+  JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
+  JOIN firsts f ON f.topic = o.topic AND f.event_id = o.event_id
+  LEFT JOIN events e ON e.id = o.original_id
+  WHERE o.kind IN ('C', 'R')
+  ORDER BY o.mord, o.eord
+),
+unresolved AS (
+  INSERT INTO pending_conflict_checks (topic, event_id, hash, ts, source, payload, rejected,
+                                       message_id, position)
+  SELECT o.topic, o.event_id, o.hash, h.ts, o.source, left(h.payload::text, 200), $3::boolean,
+         o.message_id, o.eord
+  FROM outcome o JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
+  WHERE NOT o.stored AND o.first_hash IS NULL
+),
+-- One pass groups the outcomes by topic and source; the topic counters sum those groups.
+by_source AS (
+  SELECT topic, source,
+         count(*) AS received,
+         count(*) FILTER (WHERE kind = 'S') AS stored,
+         count(*) FILTER (WHERE kind IN ('D', 'C')) AS duplicates,
+         count(*) FILTER (WHERE kind IN ('C', 'R')) AS conflicts,
+         count(*) FILTER (WHERE kind = 'R') AS rejected,
+         -- A copy can be dropped by a transaction that started before the stored copy's did: 0.
+         coalesce(max(greatest(extract(epoch FROM now() - first_at)::float8 * 1000, 0))
+                  FILTER (WHERE kind <> 'S'), 0) AS max_delay_ms
+  FROM outcome GROUP BY topic, source
+),
+counted AS (
+  INSERT INTO topic_counters AS tc (topic, shard, received, unique_processed, duplicate_dropped,
+                                    conflicting_duplicates, rejected)
+  SELECT topic, $2::smallint, sum(received), sum(stored), sum(duplicates), sum(conflicts),
+         sum(rejected)
+  FROM by_source
+  GROUP BY topic
+  ORDER BY topic
+  ON CONFLICT (topic, shard) DO UPDATE SET
+    received = tc.received + excluded.received,
+    unique_processed = tc.unique_processed + excluded.unique_processed,
+    duplicate_dropped = tc.duplicate_dropped + excluded.duplicate_dropped,
+    conflicting_duplicates = tc.conflicting_duplicates + excluded.conflicting_duplicates,
+    rejected = tc.rejected + excluded.rejected
+),
+sourced AS (
+  INSERT INTO dedup_stats AS ds (topic, source, shard, events, unique_events, duplicates,
+                                 conflicts, max_delay_ms)
+  SELECT topic, source, $2::smallint, received, stored, duplicates + rejected, conflicts,
+         max_delay_ms
+  FROM by_source
+  ORDER BY topic, source
+  ON CONFLICT (topic, source, shard) DO UPDATE SET
+    events = ds.events + excluded.events,
+    unique_events = ds.unique_events + excluded.unique_events,
+    duplicates = ds.duplicates + excluded.duplicates,
+    conflicts = ds.conflicts + excluded.conflicts,
+    max_delay_ms = greatest(ds.max_delay_ms, excluded.max_delay_ms)
+),
+delayed AS (
+  INSERT INTO dedup_delays AS dd (topic, source, shard, bucket, n)
+  SELECT topic, source, $2::smallint,
+         floor(4 * ln(greatest(extract(epoch FROM now() - first_at)::float8 * 1000, 0) + 1)
+               / ln(2))::smallint AS bucket,
+         count(*)
+  FROM outcome WHERE kind <> 'S' AND first_at IS NOT NULL
+  GROUP BY 1, 2, 4
+  ORDER BY 1, 2, 4
+  ON CONFLICT (topic, source, bucket, shard) DO UPDATE SET n = dd.n + excluded.n
+),
+receipted AS (
+  INSERT INTO receipts (message_id, outcomes)
+  SELECT message_id, string_agg(kind, '' ORDER BY eord)
+  FROM outcome WHERE message_id IS NOT NULL
+  GROUP BY message_id
+  ON CONFLICT (message_id) DO NOTHING
+)`;
+
+/** The summary every apply statement ends with: one pass over the outcomes. */
+export const APPLY_SUMMARY = `
+SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
+       count(*)::float8 AS received,
+       count(*) FILTER (WHERE kind = 'S')::float8 AS inserted,
+       count(*) FILTER (WHERE kind IN ('D', 'C'))::float8 AS duplicates,
+       count(*) FILTER (WHERE kind IN ('C', 'R'))::float8 AS conflicts,
+       count(*) FILTER (WHERE kind = 'R')::float8 AS rejected,
+       (SELECT pg_notify('${INSERTED_CHANNEL}', min(id) || '-' || max(id))
+        FROM inserted HAVING count(*) > 0) IS NOT NULL AS notified
+FROM outcome`;
+
+/** $1: JSON array of {id, body}. Messages already in the ledger are left out. */
+export const APPLY_BATCHES: Statement = {
+  name: 'agg_apply_batches',
+  text: `
+WITH msgs AS (
+  SELECT (m.value->>'id') COLLATE "C" AS message_id, m.value->'body'->'events' AS events, m.ord
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS m(value, ord)
+),
+fresh AS (
+  INSERT INTO applied_messages (message_id)
+  SELECT message_id FROM msgs ORDER BY message_id
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING message_id
+),
+-- The same message twice in one call is applied once.
+claimed AS (
+  SELECT DISTINCT ON (message_id) msgs.ord, msgs.events, message_id
+  FROM msgs JOIN fresh USING (message_id)
+  ORDER BY message_id, msgs.ord
+),
+${APPLY_CTES}
+${APPLY_SUMMARY}`,
+};
+
+/** $1: a request body as UTF-8 bytes, applied as one message without a ledger row. */
+const APPLY_ACCEPTED_CTE = `
+WITH claimed AS (
+  SELECT 1::bigint AS ord, convert_from($1::bytea, 'UTF8')::jsonb->'events' AS events,
+         NULL::text AS message_id
+),
+${APPLY_CTES}`;
+export const APPLY_ACCEPTED: Statement = {
+  name: 'agg_apply_accepted',
+  text: `${APPLY_ACCEPTED_CTE}
+${APPLY_SUMMARY}`,
+};
+
+/** The same, answering one row per event, in order, with what became of it. */
+export const APPLY_ACCEPTED_DETAIL: Statement = {
+  name: 'agg_apply_accepted_detail',
+  text: `${APPLY_ACCEPTED_CTE},
+summary AS (${APPLY_SUMMARY})
+SELECT o.eord::float8 AS index, o.kind, ${ISO_UTC('o.first_at')} AS first_at,
+       (SELECT notified FROM summary) AS notified
+FROM outcome o ORDER BY o.eord`,
+};

@@ -1,0 +1,98 @@
+/**
+ * Runs the apply statements (apply-statements.ts): a queue batch, or an atomic publish with or
+ * without its per-event outcomes. Each call is one statement, retried when it lost a deadlock
+ * or serialization race.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AcceptedBatch } from '../../log-event.js';
+import { ConflictRejectedError } from '../../errors.js';
+import type { SqlDriver } from '../sql-driver.js';
+import { SqlConflictError } from '../sql-errors.js';
+import {
+  summariseOutcomes,
+  type ApplyResult,
+  type AtomicResult,
+  type DuplicatePolicy,
+  type QueuedBatch,
+} from '../store.js';
+import { toResult, type ApplyRow } from './apply-result-row.js';
+import { APPLY_ACCEPTED, APPLY_ACCEPTED_DETAIL, APPLY_BATCHES } from './apply-statements.js';
+import { toOutcome, type OutcomeRow } from './outcome-codec.js';
+import { asBytes } from './request-bytes.js';
+import type { Statement } from './statement.js';
+
+const MAX_CONFLICT_RETRIES = 8;
+
+/** Retries `run` when it lost a deadlock or serialization race. */
+async function retrying<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof SqlConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      await sleep(Math.random() * 10 * 2 ** attempt);
+    }
+  }
+}
+
+export class SqlApplier {
+  private readonly rejectConflicts: boolean;
+
+  constructor(
+    private readonly driver: SqlDriver,
+    duplicatePolicy: DuplicatePolicy | undefined,
+  ) {
+    this.rejectConflicts = duplicatePolicy === 'reject-conflicts';
+  }
+
+  /** Runs one apply statement ($2 shard and $3 policy are appended to `params`). */
+  run(statement: Statement, params: unknown[]): Promise<ApplyResult> {
+    return retrying(async () =>
+      toResult(
+        (
+          await this.driver.query<ApplyRow>(
+            statement.text,
+            [...params, this.rejectConflicts],
+            statement.name,
+          )
+        )[0],
+      ),
+    );
+  }
+
+  applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
+    if (batches.length === 0) return Promise.resolve(toResult(undefined));
+    // The events are already JSON; splice them in rather than parse and serialise them again.
+    const json = `[${batches.map((b) => `{"id":${JSON.stringify(b.id)},"body":${b.body}}`).join(',')}]`;
+    return this.run(APPLY_BATCHES, [json, shard]);
+  }
+
+  applyAccepted(
+    batch: AcceptedBatch,
+    shard: number,
+    options: { detail?: boolean } = {},
+  ): Promise<AtomicResult> {
+    const params = [asBytes(batch.body), shard, this.rejectConflicts];
+    if (options.detail !== true && !this.rejectConflicts) {
+      return this.run(APPLY_ACCEPTED, params.slice(0, 2));
+    }
+    // Per event, in a transaction that a rejected conflict rolls back whole.
+    return retrying(() =>
+      this.driver.transaction(async (tx) => {
+        const rows = await tx.query<OutcomeRow>(
+          APPLY_ACCEPTED_DETAIL.text,
+          params,
+          APPLY_ACCEPTED_DETAIL.name,
+        );
+        const outcomes = rows.map(toOutcome);
+        if (outcomes.some((o) => o.outcome === 'rejected')) {
+          throw new ConflictRejectedError(outcomes);
+        }
+        return {
+          ...summariseOutcomes(outcomes),
+          outcomes: options.detail === true ? outcomes : undefined,
+        };
+      }),
+    );
+  }
+}

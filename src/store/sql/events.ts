@@ -1,0 +1,126 @@
+/** Reading stored events: listings, id ranges for the live tail, counts, insert announcements. */
+import type { StoredEvent } from '../../log-event.js';
+import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
+import type { EventQuery, InsertWatcher } from '../store.js';
+import { INSERTED_CHANNEL } from './apply-statements.js';
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
+import { run, type Statement } from './statement.js';
+
+export const EVENTS_IN_ID_RANGE: Statement = {
+  name: 'agg_events_in_range',
+  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id BETWEEN $1 AND $2 ORDER BY id`,
+};
+
+export const EVENTS_AFTER_ID: Statement = {
+  name: 'agg_events_after_id',
+  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 AND expired_at IS NULL
+             ORDER BY id LIMIT $2`,
+};
+
+export const EVENTS_OF_TOPICS_AFTER_ID: Statement = {
+  name: 'agg_events_of_topics_after_id',
+  text: `SELECT ${EVENT_COLUMNS} FROM events
+             WHERE id > $1 AND topic = ANY($2::text[]) AND expired_at IS NULL
+             ORDER BY id LIMIT $3`,
+};
+
+export const LAST_EVENT_ID: Statement = {
+  name: 'agg_last_event_id',
+  text: 'SELECT max(id)::float8 AS id FROM events',
+};
+
+export const COUNT_EVENTS: Statement = {
+  name: 'agg_count_events',
+  text: 'SELECT count(*)::float8 AS n FROM events WHERE expired_at IS NULL',
+};
+
+export const COUNT_TOPIC_EVENTS: Statement = {
+  name: 'agg_count_topic_events',
+  text: 'SELECT count(*)::float8 AS n FROM events WHERE topic = $1 AND expired_at IS NULL',
+};
+
+/**
+ * GET /events. The text depends on the filters given, so it is built here (parameterised, never
+ * from values) and not prepared.
+ */
+export async function listEvents(db: SqlQueryable, query: EventQuery): Promise<StoredEvent[]> {
+  // Events whose payload retention removed are kept only as keys: never listed.
+  const where: string[] = ['expired_at IS NULL'];
+  const params: unknown[] = [];
+  const param = (value: unknown): string => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (query.topic !== undefined) where.push(`topic = ${param(query.topic)}`);
+  if (query.source !== undefined) where.push(`source = ${param(query.source)}`);
+  if (query.since !== undefined) where.push(`"timestamp" >= ${param(query.since)}::timestamptz`);
+  if (query.until !== undefined) where.push(`"timestamp" < ${param(query.until)}::timestamptz`);
+  const desc = query.order !== 'asc';
+  if (query.after !== undefined) {
+    // Keyset: rows strictly beyond the cursor in (timestamp, id) order, so pages neither skip
+    // nor repeat rows while new events arrive.
+    const ts = param(query.after.timestamp);
+    const id = param(query.after.id);
+    where.push(`("timestamp", id) ${desc ? '<' : '>'} (${ts}::timestamptz, ${id}::bigint)`);
+  }
+  const direction = desc ? 'DESC' : 'ASC';
+  const rows = await db.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM events
+       WHERE ${where.join(' AND ')}
+       ORDER BY "timestamp" ${direction}, id ${direction}
+       LIMIT ${param(query.limit)} OFFSET ${param(query.offset)}`,
+    params,
+  );
+  return rows.map(toStoredEvent);
+}
+
+export async function eventsInIdRange(
+  db: SqlQueryable,
+  from: number,
+  to: number,
+): Promise<StoredEvent[]> {
+  const rows = await run<EventRow>(db, EVENTS_IN_ID_RANGE, [from, to]);
+  return rows.map(toStoredEvent);
+}
+
+export async function eventsAfterId(
+  db: SqlQueryable,
+  after: number,
+  topics: readonly string[] | undefined,
+  limit: number,
+): Promise<StoredEvent[]> {
+  const rows =
+    topics === undefined
+      ? await run<EventRow>(db, EVENTS_AFTER_ID, [after, limit])
+      : await run<EventRow>(db, EVENTS_OF_TOPICS_AFTER_ID, [after, topics, limit]);
+  return rows.map(toStoredEvent);
+}
+
+export async function lastEventId(db: SqlQueryable): Promise<number> {
+  const rows = await run<{ id: number | null }>(db, LAST_EVENT_ID);
+  return rows[0]?.id ?? 0;
+}
+
+export async function countEvents(db: SqlQueryable, topic?: string): Promise<number> {
+  const rows =
+    topic === undefined
+      ? await run<{ n: number }>(db, COUNT_EVENTS)
+      : await run<{ n: number }>(db, COUNT_TOPIC_EVENTS, [topic]);
+  return rows[0]?.n ?? 0;
+}
+
+/** Reports each committed insert (the apply statements NOTIFY the id range) to `watcher`. */
+export function watchInserts(
+  driver: SqlDriver,
+  watcher: InsertWatcher,
+): Promise<() => Promise<void>> {
+  return driver.listen(INSERTED_CHANNEL, {
+    onNotify: (payload) => {
+      const [from, to] = payload.split('-').map(Number);
+      if (Number.isSafeInteger(from) && Number.isSafeInteger(to)) {
+        watcher.onRange(from as number, to as number);
+      }
+    },
+    onResumed: () => watcher.onResumed(),
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * The inbox queue's storage: rows of `inbox`, claimed, applied and deleted by one statement, so a
+ * message is never applied twice nor lost whatever moment a worker dies.
+ */
+import type { AcceptedBatch } from '../../log-event.js';
+import type { SqlQueryable } from '../sql-driver.js';
+import type { ApplyResult, Inbox } from '../store.js';
+import { APPLY_CTES, APPLY_SUMMARY } from './apply-statements.js';
+import type { SqlApplier } from './apply.js';
+import { asBytes } from './request-bytes.js';
+import { run, type Statement } from './statement.js';
+
+/** $1: how many inbox messages to claim. Rows other workers hold are skipped, not waited for. */
+export const APPLY_INBOX: Statement = {
+  name: 'agg_apply_inbox',
+  text: `
+WITH claimed AS (
+  DELETE FROM inbox
+  WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id
+),
+${APPLY_CTES}
+${APPLY_SUMMARY}`,
+};
+
+/** $1: the id of one inbox message. */
+export const APPLY_INBOX_ONE: Statement = {
+  name: 'agg_apply_inbox_one',
+  text: `
+WITH claimed AS (
+  DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id
+),
+${APPLY_CTES}
+${APPLY_SUMMARY}`,
+};
+
+/** $1: a JSON array of request bodies, as UTF-8 bytes; one row each, in order. */
+export const INBOX_APPEND: Statement = {
+  name: 'agg_inbox_append',
+  text: `INSERT INTO inbox (events, event_count)
+       SELECT b.value->'events', jsonb_array_length(b.value->'events')
+       FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
+       ORDER BY b.ord
+       RETURNING id`,
+};
+
+export const INBOX_DEPTH: Statement = {
+  name: 'agg_inbox_depth',
+  text: `SELECT count(*)::float8 AS messages, coalesce(sum(event_count), 0)::float8 AS events
+       FROM inbox`,
+};
+
+export const INBOX_CONTAINS: Statement = {
+  name: 'agg_inbox_contains',
+  text: 'SELECT 1 FROM inbox WHERE id = $1::bigint',
+};
+
+export const INBOX_PEEK_IDS: Statement = {
+  name: 'agg_inbox_peek_ids',
+  text: 'SELECT id::text AS id FROM inbox ORDER BY id LIMIT $1',
+};
+
+/** $1: inbox id, $2: reason. Moves the message to the dead letters in one statement. */
+export const INBOX_DEAD_LETTER: Statement = {
+  name: 'agg_inbox_dead_letter',
+  text: `WITH moved AS (DELETE FROM inbox WHERE id = $1::bigint RETURNING id, events)
+       INSERT INTO dead_letters (message_id, events, reason, event_count)
+       SELECT 'inbox-' || id, events::text, $2, jsonb_array_length(events) FROM moved
+       ON CONFLICT (message_id) DO NOTHING`,
+};
+
+export class SqlInbox implements Inbox {
+  constructor(
+    private readonly db: SqlQueryable,
+    private readonly applier: SqlApplier,
+  ) {}
+
+  async append(batches: readonly AcceptedBatch[]): Promise<string[]> {
+    if (batches.length === 0) return [];
+    // One statement for every request that arrived meanwhile: one commit instead of one each.
+    const parts: Buffer[] = [Buffer.from('[')];
+    batches.forEach((b, i) => {
+      if (i > 0) parts.push(Buffer.from(','));
+      parts.push(asBytes(b.body));
+    });
+    parts.push(Buffer.from(']'));
+    const rows = await run<{ id: string }>(this.db, INBOX_APPEND, [Buffer.concat(parts)]);
+    // Identity values are drawn in insertion order, which is the order of the batches.
+    const ids = rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    if (ids.length !== batches.length) throw new Error('inbox insert returned a wrong row count');
+    return ids.map(String);
+  }
+
+  async depth(): Promise<{ messages: number; events: number }> {
+    const rows = await run<{ messages: number; events: number }>(this.db, INBOX_DEPTH, []);
+    return rows[0] ?? { messages: 0, events: 0 };
+  }
+
+  applyNext(maxMessages: number, shard: number): Promise<ApplyResult> {
+    return this.applier.run(APPLY_INBOX, [maxMessages, shard]);
+  }
+
+  async contains(id: string): Promise<boolean> {
+    const rows = await run(this.db, INBOX_CONTAINS, [id]);
+    return rows.length > 0;
+  }
+
+  async peekIds(maxMessages: number): Promise<string[]> {
+    const rows = await run<{ id: string }>(this.db, INBOX_PEEK_IDS, [maxMessages]);
+    return rows.map((r) => r.id);
+  }
+
+  applyOne(id: string, shard: number): Promise<ApplyResult> {
+    return this.applier.run(APPLY_INBOX_ONE, [id, shard]);
+  }
+
+  async deadLetter(id: string, reason: string): Promise<void> {
+    await run(this.db, INBOX_DEAD_LETTER, [id, reason]);
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The Store over PostgreSQL SQL, for both backends: PostgreSQL through a `pg` pool and PGlite
+ * in-process; only the SqlDriver differs. Each member hands over to the module of its concern
+ * (apply, events, counters, conflicts, receipts, dead letters, retention, inbox).
+ */
+import type { AcceptedBatch, StoredEvent } from '../../log-event.js';
+import type { SqlDriver } from '../sql-driver.js';
+import type {
+  ApplyResult,
+  AtomicResult,
+  Counters,
+  DeadLetter,
+  DedupStats,
+  DuplicatePolicy,
+  EventOutcome,
+  EventQuery,
+  Inbox,
+  InsertWatcher,
+  QueuedBatch,
+  Store,
+  StoredConflict,
+  StoredDeadLetter,
+  TopicSummary,
+  VerifyCheck,
+} from '../store.js';
+import { SqlApplier } from './apply.js';
+import * as conflicts from './conflicts.js';
+import * as counters from './counters.js';
+import * as deadLetters from './dead-letters.js';
+import { dedupStats } from './dedup-stats.js';
+import * as events from './events.js';
+import { SqlInbox } from './inbox.js';
+import * as receipts from './receipts.js';
+import * as retention from './retention.js';
+import { verify } from './verify.js';
+
+export class SqlStore implements Store {
+  readonly inbox: Inbox;
+  private readonly applier: SqlApplier;
+
+  constructor(
+    private readonly driver: SqlDriver,
+    readonly kind: 'postgres' | 'pglite' = 'postgres',
+    options: { duplicatePolicy?: DuplicatePolicy } = {},
+  ) {
+    this.applier = new SqlApplier(driver, options.duplicatePolicy);
+    this.inbox = new SqlInbox(driver, this.applier);
+  }
+
+  applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
+    return this.applier.applyBatches(batches, shard);
+  }
+
+  applyAccepted(
+    batch: AcceptedBatch,
+    shard: number,
+    options: { detail?: boolean } = {},
+  ): Promise<AtomicResult> {
+    return this.applier.applyAccepted(batch, shard, options);
+  }
+
+  deadLetter(letter: DeadLetter): Promise<void> {
+    return deadLetters.insertDeadLetter(this.driver, letter);
+  }
+
+  deadLetterCount(): Promise<number> {
+    return deadLetters.countDeadLetters(this.driver);
+  }
+
+  deadLetteredEvents(): Promise<number> {
+    return deadLetters.deadLetteredEvents(this.driver);
+  }
+
+  listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]> {
+    return deadLetters.listDeadLetters(this.driver, query);
+  }
+
+  deleteDeadLetter(messageId: string): Promise<boolean> {
+    return deadLetters.deleteDeadLetter(this.driver, messageId);
+  }
+
+  listEvents(query: EventQuery): Promise<StoredEvent[]> {
+    return events.listEvents(this.driver, query);
+  }
+
+  eventsInIdRange(from: number, to: number): Promise<StoredEvent[]> {
+    return events.eventsInIdRange(this.driver, from, to);
+  }
+
+  eventsAfterId(
+    after: number,
+    topics: readonly string[] | undefined,
+    limit: number,
+  ): Promise<StoredEvent[]> {
+    return events.eventsAfterId(this.driver, after, topics, limit);
+  }
+
+  lastEventId(): Promise<number> {
+    return events.lastEventId(this.driver);
+  }
+
+  watchInserts(watcher: InsertWatcher): Promise<() => Promise<void>> {
+    return events.watchInserts(this.driver, watcher);
+  }
+
+  topicSummaries(): Promise<TopicSummary[]> {
+    return counters.topicSummaries(this.driver);
+  }
+
+  counters(): Promise<Counters> {
+    return counters.counters(this.driver);
+  }
+
+  countEvents(topic?: string): Promise<number> {
+    return events.countEvents(this.driver, topic);
+  }
+
+  expireEvents(topic: string, before: Date, limit: number): Promise<number> {
+    return retention.expireEvents(this.driver, topic, before, limit);
+  }
+
+  forgetKeys(before: Date, limit: number): Promise<number> {
+    return retention.forgetKeys(this.driver, before, limit);
+  }
+
+  resolvePendingConflicts(limit: number): Promise<number> {
+    return conflicts.resolvePendingConflicts(this.driver, limit);
+  }
+
+  listConflicts(query: {
+    topic?: string | undefined;
+    limit: number;
+    beforeId?: number | undefined;
+  }): Promise<StoredConflict[]> {
+    return conflicts.listConflicts(this.driver, query);
+  }
+
+  dedupStats(topic: string): Promise<DedupStats[]> {
+    return dedupStats(this.driver, topic);
+  }
+
+  receipt(messageId: string): Promise<EventOutcome[] | undefined> {
+    return receipts.receipt(this.driver, messageId);
+  }
+
+  pruneLedger(before: Date): Promise<number> {
+    return receipts.pruneLedger(this.driver, before);
+  }
+
+  verify(): Promise<VerifyCheck[]> {
+    return verify(this.driver);
+  }
+
+  async ping(): Promise<void> {
+    await this.driver.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
