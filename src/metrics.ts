@@ -20,7 +20,7 @@ import {
   type MetricValue,
 } from 'prom-client';
 import type { Queue } from './queue/queue.js';
-import type { Store } from './store/store.js';
+import type { CounterReader, DeadLetterStore } from './store/store.js';
 
 /** The metrics of one process's registry, as sent between processes. */
 export type ProcessMetrics = MetricObjectWithValues<MetricValue<string>>[];
@@ -116,7 +116,7 @@ export class DeploymentMetrics {
   });
 
   constructor(
-    private readonly store: Store,
+    private readonly store: CounterReader & DeadLetterStore,
     private readonly queue: Queue,
   ) {}
 

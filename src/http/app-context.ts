@@ -23,6 +23,12 @@ export interface AppContext {
   readonly childMetrics: () => Promise<ProcessMetrics[]>;
 }
 
-export function uptimeSeconds(ctx: AppContext): number {
+export function uptimeSeconds(ctx: Pick<AppContext, 'startedAt'>): number {
   return Math.round((Date.now() - ctx.startedAt) / 10) / 100;
 }
+
+/**
+ * The context a route receives: the service's context with only the part of the store the route
+ * uses (a Store part from store.ts, or several joined with `&`).
+ */
+export type RouteContext<S> = Omit<AppContext, 'store'> & { readonly store: S };

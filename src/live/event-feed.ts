@@ -16,7 +16,7 @@
  * The feed listens only while someone subscribes, so an aggregator nobody watches does no work.
  */
 import type { StoredEvent } from '../log-event.js';
-import type { Store } from '../store/store.js';
+import type { EventReader } from '../store/store.js';
 
 /** Delivered events kept for resuming subscribers: at most this many, and this many bytes. */
 const RING_SIZE = 10_000;
@@ -122,7 +122,7 @@ export class EventFeed {
   private closed = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: EventReader,
     private readonly logger: { warn(details: object, message: string): void },
   ) {}
 

@@ -91,13 +91,6 @@ export function addResults(
   };
 }
 
-/** A counter shard for a consumer: stable per name, spread over the store's shard range. */
-export function shardFor(name: string): number {
-  let hash = 0;
-  for (let i = 0; i < name.length; i++) hash = (hash * 31 + name.charCodeAt(i)) | 0;
-  return Math.abs(hash) % 64;
-}
-
 /**
  * Most body bytes written or applied by one statement. A request may be up to MAX_BODY_BYTES, so
  * a count limit alone could build a statement of hundreds of megabytes.

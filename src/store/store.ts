@@ -1,7 +1,9 @@
 /**
  * The Store contract: where events are kept exactly once, with the counters that describe them.
- * Two backends implement it with the same SQL: PostgreSQL (`postgres/`) and PGlite (`pglite/`).
- * Every method that changes data does so in one transaction.
+ * Two backends implement it with the same SQL (`sql/`): PostgreSQL (`postgres/`) and PGlite
+ * (`pglite/`), which differ only in their driver. Every method that changes data does so in one
+ * transaction. The contract is split by entity (apply, events, counters, conflicts, receipts, dead
+ * letters, retention) so each caller names only the part it uses.
  */
 import type { AcceptedBatch, StoredEvent } from '../log-event.js';
 
@@ -193,25 +195,33 @@ export interface Inbox {
   contains(id: string): Promise<boolean>;
 }
 
-export interface Store {
-  readonly kind: 'postgres' | 'pglite';
+/**
+ * Applying: the only writes of events and counters. Queue consumers use `applyBatches`, atomic
+ * ingestion routes `applyAccepted`.
+ */
+export interface EventApplier {
   /**
    * Applies queue messages in one transaction: messages already in the ledger are skipped, the
    * events of the rest are deduplicated and stored, the counters move by exactly what happened.
-   * `shard` spreads counter updates so concurrent workers do not queue on one row.
+   * `shard` spreads counter updates so concurrent workers do not queue on one row (see
+   * counter-shards.ts: consumerShard).
    */
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult>;
   /**
    * Applies an accepted batch straight away (atomic publish): one transaction. With the policy
    * reject-conflicts, a batch holding a conflicting duplicate is rolled back whole and
-   * ConflictRejectedError is thrown.
+   * ConflictRejectedError is thrown. `shard`: counter-shards.ts nextAtomicShard().
    */
   applyAccepted(
     batch: AcceptedBatch,
     shard: number,
     options?: { detail?: boolean },
   ): Promise<AtomicResult>;
-  /** Parks a message the database refuses, so it no longer blocks the messages behind it. */
+}
+
+/** Messages the database refused, parked so they no longer block the messages behind them. */
+export interface DeadLetterStore {
+  /** Parks a message; a second park of the same message id is ignored. */
   deadLetter(letter: DeadLetter): Promise<void>;
   deadLetterCount(): Promise<number>;
   /** Events in the parked messages, as the queue counted them. */
@@ -220,6 +230,10 @@ export interface Store {
   listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]>;
   /** Discards a parked message after inspection; false if there is none with this id. */
   deleteDeadLetter(messageId: string): Promise<boolean>;
+}
+
+/** Reading stored events (expired ones are never listed). */
+export interface EventReader {
   /** Stored events, newest event time first unless `order` says otherwise. */
   listEvents(query: EventQuery): Promise<StoredEvent[]>;
   /** Stored events with `from <= id <= to`, by id. */
@@ -234,10 +248,40 @@ export interface Store {
   lastEventId(): Promise<number>;
   /** Reports each committed insert of events until the returned function is called. */
   watchInserts(watcher: InsertWatcher): Promise<() => Promise<void>>;
-  topicSummaries(): Promise<TopicSummary[]>;
-  counters(): Promise<Counters>;
-  /** Rows stored, in all topics or in one. */
+  /** Rows stored (payload not expired), in all topics or in one. */
   countEvents(topic?: string): Promise<number>;
+}
+
+/** The counters and the figures derived from them. */
+export interface CounterReader {
+  counters(): Promise<Counters>;
+  topicSummaries(): Promise<TopicSummary[]>;
+  dedupStats(topic: string): Promise<DedupStats[]>;
+  /** Recomputes the counting equations from the tables. */
+  verify(): Promise<VerifyCheck[]>;
+}
+
+/** Conflicting duplicates: kept for inspection, some settled after the fact. */
+export interface ConflictStore {
+  /** Compares up to `limit` duplicates dropped while their stored copy was not yet visible. */
+  resolvePendingConflicts(limit: number): Promise<number>;
+  listConflicts(query: {
+    topic?: string | undefined;
+    limit: number;
+    beforeId?: number | undefined;
+  }): Promise<StoredConflict[]>;
+}
+
+/** The ledger of applied queue messages and their receipts. */
+export interface ReceiptStore {
+  /** What became of each event of an applied queue message, if its receipt is still kept. */
+  receipt(messageId: string): Promise<EventOutcome[] | undefined>;
+  /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */
+  pruneLedger(before: Date): Promise<number>;
+}
+
+/** Retention: payloads first, keys later. */
+export interface RetentionStore {
   /**
    * Removes the payload of up to `limit` events of `topic` whose event time is before `before`,
    * oldest first, and counts them as expired, in one transaction; the rows stay as the memory of
@@ -249,22 +293,29 @@ export interface Store {
    * before `before`: their keys are forgotten, and counted as keys_expired.
    */
   forgetKeys(before: Date, limit: number): Promise<number>;
-  /** Compares up to `limit` duplicates dropped while their stored copy was not yet visible. */
-  resolvePendingConflicts(limit: number): Promise<number>;
-  listConflicts(query: {
-    topic?: string | undefined;
-    limit: number;
-    beforeId?: number | undefined;
-  }): Promise<StoredConflict[]>;
-  dedupStats(topic: string): Promise<DedupStats[]>;
-  /** What became of each event of an applied queue message, if its receipt is still kept. */
-  receipt(messageId: string): Promise<EventOutcome[] | undefined>;
-  /** Recomputes the counting equations from the tables. */
-  verify(): Promise<VerifyCheck[]>;
-  /** Forgets ledger rows written before `before`; the caller guarantees those messages are settled. */
-  pruneLedger(before: Date): Promise<number>;
-  readonly inbox: Inbox;
+}
+
+/** Which backend, whether it answers, and its end. */
+export interface StoreConnection {
+  readonly kind: 'postgres' | 'pglite';
   /** Resolves when the database answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * The whole Store: every part above, plus the inbox the store-backed queue keeps in it. Code that
+ * needs only a part (a route, a queue, a background task) asks for that part.
+ */
+export interface Store
+  extends
+    EventApplier,
+    DeadLetterStore,
+    EventReader,
+    CounterReader,
+    ConflictStore,
+    ReceiptStore,
+    RetentionStore,
+    StoreConnection {
+  readonly inbox: Inbox;
 }

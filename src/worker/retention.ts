@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { Store } from '../store/store.js';
+import type { CounterReader, RetentionStore } from '../store/store.js';
 
 /** Events deleted per transaction. */
 const BATCH = 1000;
@@ -19,7 +19,7 @@ const DAY_MS = 24 * 3600_000;
 
 export class Retention {
   constructor(
-    private readonly store: Store,
+    private readonly store: CounterReader & RetentionStore,
     private readonly config: Pick<
       Config,
       'retentionDays' | 'retentionTopicDays' | 'keyRetentionDays'

@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
-import type { AppContext } from '../app-context.js';
+import type { RouteContext } from '../app-context.js';
+import type { DeadLetterStore } from '../../store/store.js';
 import { hasAdminKey, keyRequired } from '../auth.js';
 
 const deadLetterSchema = {
@@ -18,7 +19,10 @@ const deadLetterSchema = {
   },
 } as const;
 
-export function registerDeadLetterRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerDeadLetterRoutes(
+  app: FastifyInstance,
+  ctx: RouteContext<DeadLetterStore>,
+): void {
   app.get<{ Querystring: { limit: number; offset: number } }>(
     '/dead-letters',
     {

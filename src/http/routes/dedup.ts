@@ -5,7 +5,13 @@
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { summariseOutcomes } from '../../store/store.js';
-import type { AppContext } from '../app-context.js';
+import type { RouteContext } from '../app-context.js';
+import type {
+  ConflictStore,
+  CounterReader,
+  DeadLetterStore,
+  ReceiptStore,
+} from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 import { eventOutcomeProperties } from '../schemas/event-schemas.js';
 
@@ -29,7 +35,10 @@ const side = {
   },
 } as const;
 
-export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerDedupRoutes(
+  app: FastifyInstance,
+  ctx: RouteContext<ReceiptStore & ConflictStore & CounterReader & DeadLetterStore>,
+): void {
   app.get<{ Params: { message_id: string } }>(
     '/publish/receipts/:message_id',
     {

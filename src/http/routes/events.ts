@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { isValidTimestamp, normalizeTimestamp } from '../../timestamp.js';
-import type { AppContext } from '../app-context.js';
+import type { RouteContext } from '../app-context.js';
+import type { CounterReader, EventReader } from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 
 interface EventsQuery {
@@ -63,7 +64,10 @@ function decodeCursor(text: string, order: 'asc' | 'desc'): Cursor {
 const timeBound = (description: string) =>
   ({ type: 'string', format: 'event-timestamp', description }) as const;
 
-export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerEventRoutes(
+  app: FastifyInstance,
+  ctx: RouteContext<EventReader & CounterReader>,
+): void {
   app.get<{ Querystring: EventsQuery }>(
     '/events',
     {

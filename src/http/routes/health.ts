@@ -1,6 +1,7 @@
 /** GET /health and GET /queue/stats: is it working, and how much is waiting. */
 import type { FastifyInstance } from 'fastify';
-import { uptimeSeconds, type AppContext } from '../app-context.js';
+import { uptimeSeconds, type RouteContext } from '../app-context.js';
+import type { StoreConnection } from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 
 /** A dependency that does not answer within this time counts as down. */
@@ -20,7 +21,10 @@ async function probe(check: () => Promise<unknown>): Promise<boolean> {
   }
 }
 
-export function registerHealthRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  ctx: RouteContext<StoreConnection>,
+): void {
   const healthSchema = {
     type: 'object',
     properties: {

@@ -1,10 +1,14 @@
 /** GET /metrics: Prometheus exposition (see src/metrics.ts for what each metric is). */
 import type { FastifyInstance } from 'fastify';
 import { DeploymentMetrics, renderMetrics } from '../../metrics.js';
-import type { AppContext } from '../app-context.js';
+import type { RouteContext } from '../app-context.js';
+import type { CounterReader, DeadLetterStore } from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 
-export function registerMetricsRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerMetricsRoutes(
+  app: FastifyInstance,
+  ctx: RouteContext<CounterReader & DeadLetterStore>,
+): void {
   const deployment = new DeploymentMetrics(ctx.store, ctx.queue);
 
   // Every answer is timed by method, route pattern (never the raw URL) and status.

@@ -1,7 +1,9 @@
 /** POST /publish: validate a batch, then queue it as one message or (atomic) store it at once. */
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
-import type { AppContext } from '../app-context.js';
+import type { RouteContext } from '../app-context.js';
+import { nextAtomicShard } from '../../store/counter-shards.js';
+import type { EventApplier } from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 import { assertStorableText, rawBodyOf } from '../json-body.js';
 import {
@@ -20,10 +22,7 @@ interface PublishBody {
   }[];
 }
 
-/** Counter shard for atomic publishes: spread over the upper half so workers keep theirs. */
-let atomicShard = 64;
-
-export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerPublishRoutes(app: FastifyInstance, ctx: RouteContext<EventApplier>): void {
   const maxEvents = ctx.config.maxEventsPerRequest;
   const ref = (id: string) => ({ $ref: `${id}#` });
 
@@ -72,8 +71,7 @@ export function registerPublishRoutes(app: FastifyInstance, ctx: AppContext): vo
         eventCount: request.body.events.length,
       };
       if (request.query.atomic) {
-        atomicShard = atomicShard >= 127 ? 64 : atomicShard + 1;
-        const result = await ctx.store.applyAccepted(batch, atomicShard, {
+        const result = await ctx.store.applyAccepted(batch, nextAtomicShard(), {
           detail: request.query.detail,
         });
         ctx.metrics.eventsAccepted.inc(batch.eventCount);

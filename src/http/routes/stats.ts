@@ -1,9 +1,10 @@
 /** GET /stats: the counters, exact and kept with the data. */
 import type { FastifyInstance } from 'fastify';
-import { uptimeSeconds, type AppContext } from '../app-context.js';
+import { uptimeSeconds, type RouteContext } from '../app-context.js';
+import type { CounterReader } from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 
-export function registerStatsRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerStatsRoutes(app: FastifyInstance, ctx: RouteContext<CounterReader>): void {
   app.get(
     '/stats',
     {

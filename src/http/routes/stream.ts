@@ -7,7 +7,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { EventFeed, type FeedEvent } from '../../live/event-feed.js';
-import type { AppContext } from '../app-context.js';
+import type { RouteContext } from '../app-context.js';
+import type { EventReader } from '../../store/store.js';
 import { keyRequired } from '../auth.js';
 
 /** Bytes waiting for one subscriber's full socket beyond which it is cut off. */
@@ -27,7 +28,7 @@ function frames(events: readonly FeedEvent[]): string {
   return out;
 }
 
-export function registerStreamRoutes(app: FastifyInstance, ctx: AppContext): void {
+export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<EventReader>): void {
   const feed = new EventFeed(ctx.store, app.log);
   // Streams never end by themselves: end them before the server waits for open requests.
   app.addHook('preClose', async () => feed.close());

@@ -8,13 +8,13 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AggregatorError, StoreRejectedError } from '../../errors.js';
 import type { AcceptedBatch } from '../../log-event.js';
-import type { Store } from '../../store/store.js';
+import { consumerShard } from '../../store/counter-shards.js';
+import type { ReceiptStore, Store, StoreConnection } from '../../store/store.js';
 import {
   addResults,
   EMPTY_RESULT,
   bodyBytes,
   groupSize,
-  shardFor,
   type ConsumeResult,
   type DurabilityInfo,
   type Queue,
@@ -45,6 +45,9 @@ interface PendingAppend {
   reject(error: unknown): void;
 }
 
+/** What the inbox queue needs of the store: its inbox, its receipts, its connection. */
+export type InboxStore = Pick<Store, 'inbox'> & ReceiptStore & StoreConnection;
+
 export class InboxQueue implements Queue {
   readonly kind = 'inbox' as const;
   private cachedDepth: { value: QueueDepth; at: number } | undefined;
@@ -55,7 +58,7 @@ export class InboxQueue implements Queue {
   private readonly enqueued = new EventEmitter().setMaxListeners(0);
 
   constructor(
-    private readonly store: Store,
+    private readonly store: InboxStore,
     private readonly options: InboxQueueOptions,
   ) {}
 
@@ -172,11 +175,11 @@ class InboxConsumer implements QueueConsumer {
 
   constructor(
     readonly name: string,
-    private readonly store: Store,
+    private readonly store: InboxStore,
     private readonly options: InboxQueueOptions,
     private readonly enqueued: EventEmitter,
   ) {
-    this.shard = shardFor(name);
+    this.shard = consumerShard(name);
   }
 
   async processNext(signal: AbortSignal): Promise<ConsumeResult> {

@@ -9,13 +9,18 @@
 import { Redis } from 'ioredis';
 import { AggregatorError, QueueUnavailableError, StoreRejectedError } from '../../errors.js';
 import type { AcceptedBatch } from '../../log-event.js';
-import type { QueuedBatch, Store } from '../../store/store.js';
+import { consumerShard } from '../../store/counter-shards.js';
+import type {
+  DeadLetterStore,
+  EventApplier,
+  QueuedBatch,
+  ReceiptStore,
+} from '../../store/store.js';
 import {
   addResults,
   EMPTY_RESULT,
   bodyBytes,
   groupSize,
-  shardFor,
   type ConsumeResult,
   type DurabilityInfo,
   type Queue,
@@ -158,6 +163,9 @@ function parseEntries(raw: unknown): { entries: Entry[]; gone: string[] } {
   return { entries, gone };
 }
 
+/** What the Redis Streams queue needs of the store: applying, parking, pruning the ledger. */
+export type StreamsStore = EventApplier & DeadLetterStore & ReceiptStore;
+
 export class RedisStreamsQueue implements Queue {
   readonly kind = 'redis-streams' as const;
   private readonly redis: ScriptedRedis;
@@ -167,7 +175,7 @@ export class RedisStreamsQueue implements Queue {
   private groupReady: Promise<void> | undefined;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: StreamsStore,
     private readonly options: RedisStreamsQueueOptions,
   ) {
     this.redis = connect(options.url, { commandTimeout: 10_000 });
@@ -352,12 +360,12 @@ class RedisStreamConsumer implements QueueConsumer {
   constructor(
     readonly name: string,
     private readonly queue: RedisStreamsQueue,
-    private readonly store: Store,
+    private readonly store: StreamsStore,
     private readonly options: RedisStreamsQueueOptions,
     private readonly onClose: () => void,
   ) {
     this.redis = connect(options.url);
-    this.shard = shardFor(name);
+    this.shard = consumerShard(name);
   }
 
   async processNext(signal: AbortSignal): Promise<ConsumeResult> {

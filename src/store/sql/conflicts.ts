@@ -3,6 +3,7 @@
  * apply statements record those they can see; this module settles the rest (duplicates whose
  * stored copy a concurrent transaction had not yet committed) and lists them.
  */
+import { LATE_CONFLICT_SHARD } from '../counter-shards.js';
 import type { SqlQueryable } from '../sql-driver.js';
 import type { StoredConflict } from '../store.js';
 import { CONFLICT_COLUMNS, toStoredConflict, type ConflictRow } from './conflict-row.js';
@@ -42,7 +43,7 @@ by_topic AS (
 ),
 counted AS (
   INSERT INTO topic_counters AS tc (topic, shard, conflicting_duplicates, duplicate_dropped, rejected)
-  SELECT topic, -2, n, -r, r FROM by_topic ORDER BY topic
+  SELECT topic, ${LATE_CONFLICT_SHARD}, n, -r, r FROM by_topic ORDER BY topic
   ON CONFLICT (topic, shard) DO UPDATE SET
     conflicting_duplicates = tc.conflicting_duplicates + excluded.conflicting_duplicates,
     duplicate_dropped = tc.duplicate_dropped + excluded.duplicate_dropped,
@@ -51,7 +52,7 @@ counted AS (
 by_source AS (SELECT topic, source, count(*) AS n FROM found GROUP BY topic, source),
 sourced AS (
   INSERT INTO dedup_stats AS ds (topic, source, shard, conflicts)
-  SELECT topic, source, -2, n FROM by_source ORDER BY topic, source
+  SELECT topic, source, ${LATE_CONFLICT_SHARD}, n FROM by_source ORDER BY topic, source
   ON CONFLICT (topic, source, shard) DO UPDATE SET conflicts = ds.conflicts + excluded.conflicts
 ),
 -- The receipt's letter for each such event becomes C (or R) instead of D.

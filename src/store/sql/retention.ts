@@ -3,6 +3,7 @@
  * later, the keys themselves are forgotten. Both are counted (expired, keys_expired) in the
  * retention counter shard.
  */
+import { RETENTION_SHARD } from '../counter-shards.js';
 import type { SqlQueryable } from '../sql-driver.js';
 import { run, type Statement } from './statement.js';
 
@@ -19,7 +20,7 @@ export const EXPIRE_EVENTS: Statement = {
        ),
        counted AS (
          INSERT INTO topic_counters AS tc (topic, shard, expired)
-         SELECT $1, -1, count(*) FROM gone HAVING count(*) > 0
+         SELECT $1, ${RETENTION_SHARD}, count(*) FROM gone HAVING count(*) > 0
          ON CONFLICT (topic, shard) DO UPDATE SET expired = tc.expired + excluded.expired
        )
        SELECT (SELECT count(*) FROM gone)::float8 AS n`,
@@ -35,7 +36,7 @@ export const FORGET_KEYS: Statement = {
        gone AS (DELETE FROM events e USING doomed d WHERE e.id = d.id RETURNING e.topic),
        counted AS (
          INSERT INTO topic_counters AS tc (topic, shard, keys_expired)
-         SELECT topic, -1, count(*) FROM gone GROUP BY topic ORDER BY topic
+         SELECT topic, ${RETENTION_SHARD}, count(*) FROM gone GROUP BY topic ORDER BY topic
          ON CONFLICT (topic, shard) DO UPDATE SET keys_expired = tc.keys_expired + excluded.keys_expired
        )
        SELECT (SELECT count(*) FROM gone)::float8 AS n`,
