@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startService, type Service } from './service.js';
-import type { WorkerReady } from './worker/worker-processes.js';
+import { announceWorkerReady } from './worker/worker-ipc.js';
 
 let config: Config;
 try {
@@ -81,8 +81,7 @@ if (!forked) {
 try {
   service = await startService(config, logger);
   // A forked worker tells its parent it has started: from now on it may hold batches.
-  const ready: WorkerReady = { type: 'worker-ready' };
-  if (forked && process.connected) process.send?.(ready);
+  announceWorkerReady();
 } catch (error) {
   logger.fatal({ err: error }, 'could not start');
   process.exit(1);

@@ -13,7 +13,8 @@ import { createStore } from './store/create-store.js';
 import type { Store } from './store/store.js';
 import { Retention } from './worker/retention.js';
 import { WorkerPool } from './worker/worker-pool.js';
-import { WorkerProcesses, type MetricsReply } from './worker/worker-processes.js';
+import { answerMetricsRequests } from './worker/worker-ipc.js';
+import { WorkerProcesses } from './worker/worker-processes.js';
 
 export interface Service {
   readonly store: Store;
@@ -71,21 +72,14 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         },
       })
     : undefined;
-  const onParentMessage = (message: unknown): void => {
-    if ((message as { type?: unknown } | null)?.type !== 'metrics-request') return;
-    const id = (message as { id: string }).id;
-    metrics.snapshot().then(
-      (snapshot) => {
-        const reply: MetricsReply = { type: 'metrics-reply', id, metrics: snapshot };
-        if (process.connected) process.send?.(reply);
-      },
-      // The API process gives up waiting for this reply; an unhandled rejection would end us.
-      (error: unknown) => logger.warn({ err: error }, 'could not read metrics for the API process'),
-    );
-  };
   // A worker process forked by an API process answers its metrics requests.
-  if (config.role === 'worker' && process.send !== undefined)
-    process.on('message', onParentMessage);
+  const stopAnswering =
+    config.role === 'worker' && process.send !== undefined
+      ? answerMetricsRequests(
+          () => metrics.snapshot(),
+          (error) => logger.warn({ err: error }, 'could not read metrics for the API process'),
+        )
+      : undefined;
 
   let app: FastifyInstance | undefined;
   let url: string | undefined;
@@ -131,7 +125,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       ]);
       clean = inProcess && children;
       if (!clean) logger.warn('workers did not finish in time; their batches stay queued');
-      process.off('message', onParentMessage);
+      stopAnswering?.();
       await queue.close();
       await store.close();
       return clean;

@@ -8,22 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { ProcessMetrics } from '../metrics.js';
-
-/** IPC messages between the API process and its forked workers. */
-export interface MetricsRequest {
-  readonly type: 'metrics-request';
-  readonly id: string;
-}
-export interface MetricsReply {
-  readonly type: 'metrics-reply';
-  readonly id: string;
-  readonly metrics: ProcessMetrics;
-}
-
-/** A forked worker's word that it has started its workers (and so may hold batches). */
-export interface WorkerReady {
-  readonly type: 'worker-ready';
-}
+import { isMetricsReplyTo, isWorkerReady, type MetricsRequest } from './worker-ipc.js';
 
 const METRICS_TIMEOUT_MS = 1000;
 
@@ -63,7 +48,7 @@ export class WorkerProcesses {
     });
     this.children.set(index, child);
     child.on('message', (message: unknown) => {
-      if ((message as Partial<WorkerReady> | null)?.type === 'worker-ready') this.ready.add(child);
+      if (isWorkerReady(message)) this.ready.add(child);
     });
     child.once('exit', (code, signal) => {
       this.children.delete(index);
@@ -82,9 +67,7 @@ export class WorkerProcesses {
         new Promise<ProcessMetrics | undefined>((resolve) => {
           const id = randomUUID();
           const onMessage = (message: unknown): void => {
-            const reply = message as Partial<MetricsReply> | null;
-            if (reply?.type !== 'metrics-reply' || reply.id !== id) return;
-            done(reply.metrics);
+            if (isMetricsReplyTo(message, id)) done(message.metrics);
           };
           const timer = setTimeout(() => done(undefined), METRICS_TIMEOUT_MS);
           const done = (metrics: ProcessMetrics | undefined): void => {

@@ -10,9 +10,8 @@ import { AggregatorError, StoreRejectedError } from '../../errors.js';
 import type { AcceptedBatch } from '../../log-event.js';
 import { consumerShard } from '../../store/counter-shards.js';
 import type { ReceiptStore, Store, StoreConnection } from '../../store/store.js';
+import { applyWithPoisonPolicy } from '../poison-policy.js';
 import {
-  addResults,
-  EMPTY_RESULT,
   bodyBytes,
   groupSize,
   type ConsumeResult,
@@ -183,38 +182,23 @@ class InboxConsumer implements QueueConsumer {
   }
 
   async processNext(signal: AbortSignal): Promise<ConsumeResult> {
-    let result: ConsumeResult;
-    try {
-      result = {
-        ...(await this.store.inbox.applyNext(this.options.batchMessages, this.shard)),
-        deadLettered: 0,
-      };
-    } catch (error) {
-      if (!(error instanceof StoreRejectedError)) throw error;
-      result = await this.isolatePoison();
-    }
+    const inbox = this.store.inbox;
+    // The oldest messages, claimed and applied in one transaction; should the store refuse them,
+    // the oldest are applied one at a time (peekIds) so only those it refuses are parked.
+    const result = await applyWithPoisonPolicy<string>({
+      applyAll: () => inbox.applyNext(this.options.batchMessages, this.shard),
+      messages: () => inbox.peekIds(this.options.batchMessages),
+      applyOne: (id) => inbox.applyOne(id, this.shard),
+      deadLetter: (id, reason) => inbox.deadLetter(id, reason),
+      describe: (id) => `inbox message ${id}`,
+      onWarning: this.options.onWarning,
+    });
     if (result.messages > 0 || result.deadLettered > 0) {
       this.idleMs = IDLE_POLL_MIN_MS;
       return result;
     }
     await this.waitForWork(signal);
     return result;
-  }
-
-  /** Applies the oldest messages one at a time so only those the store refuses are parked. */
-  private async isolatePoison(): Promise<ConsumeResult> {
-    let total = EMPTY_RESULT;
-    for (const id of await this.store.inbox.peekIds(this.options.batchMessages)) {
-      try {
-        total = addResults(total, await this.store.inbox.applyOne(id, this.shard));
-      } catch (error) {
-        if (!(error instanceof StoreRejectedError)) throw error;
-        await this.store.inbox.deadLetter(id, error.message);
-        this.options.onWarning?.(`inbox message ${id} moved to dead letters`, error);
-        total = addResults(total, { ...EMPTY_RESULT, deadLettered: 1 });
-      }
-    }
-    return total;
   }
 
   /** Sleeps until this process enqueues something or the back-off poll interval passes. */

@@ -7,7 +7,7 @@
  * `POST /publish` is refused (503) past `maxEvents` instead.
  */
 import { Redis } from 'ioredis';
-import { AggregatorError, QueueUnavailableError, StoreRejectedError } from '../../errors.js';
+import { AggregatorError, QueueUnavailableError } from '../../errors.js';
 import type { AcceptedBatch } from '../../log-event.js';
 import { consumerShard } from '../../store/counter-shards.js';
 import type {
@@ -16,6 +16,7 @@ import type {
   QueuedBatch,
   ReceiptStore,
 } from '../../store/store.js';
+import { applyWithPoisonPolicy } from '../poison-policy.js';
 import {
   addResults,
   EMPTY_RESULT,
@@ -471,28 +472,20 @@ class RedisStreamConsumer implements QueueConsumer {
       body: e.body,
       count: e.count,
     }));
-    try {
-      return { ...(await this.store.applyBatches(messages, this.shard)), deadLettered: 0 };
-    } catch (error) {
-      if (!(error instanceof StoreRejectedError)) throw error;
-    }
-    let total = EMPTY_RESULT;
-    for (const message of messages) {
-      try {
-        total = addResults(total, await this.store.applyBatches([message], this.shard));
-      } catch (error) {
-        if (!(error instanceof StoreRejectedError)) throw error;
-        await this.store.deadLetter({
+    return applyWithPoisonPolicy({
+      applyAll: () => this.store.applyBatches(messages, this.shard),
+      messages: () => Promise.resolve(messages),
+      applyOne: (message) => this.store.applyBatches([message], this.shard),
+      deadLetter: (message, reason) =>
+        this.store.deadLetter({
           messageId: message.id,
           body: message.body,
-          reason: error.message,
+          reason,
           eventCount: message.count,
-        });
-        this.options.onWarning?.(`message ${message.id} moved to dead letters`, error);
-        total = addResults(total, { ...EMPTY_RESULT, deadLettered: 1 });
-      }
-    }
-    return total;
+        }),
+      describe: (message) => `message ${message.id}`,
+      onWarning: this.options.onWarning,
+    });
   }
 
   async close(): Promise<void> {
