@@ -3,10 +3,11 @@
  * reachable (TEST_DATABASE_URL, TEST_REDIS_URL) and skipped loudly otherwise, unless
  * REQUIRE_SERVICES=1 makes their absence a failure.
  */
-export type BackendName = 'pglite-inbox' | 'postgres-inbox' | 'postgres-redis';
+export type BackendName = 'pglite-inbox' | 'pglite-redis' | 'postgres-inbox' | 'postgres-redis';
 
 export const ALL_BACKENDS: readonly BackendName[] = [
   'pglite-inbox',
+  'pglite-redis',
   'postgres-inbox',
   'postgres-redis',
 ];
