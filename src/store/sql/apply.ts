@@ -15,9 +15,9 @@ import {
   type DuplicatePolicy,
   type QueuedBatch,
 } from '../store.js';
-import { toResult, type ApplyRow } from './apply-result-row.js';
+import { toResult, type ApplyRow } from './rows/apply-result-row.js';
 import { APPLY_ACCEPTED, APPLY_ACCEPTED_DETAIL, APPLY_BATCHES } from './apply-statements.js';
-import { toOutcome, type OutcomeRow } from './outcome-codec.js';
+import { toOutcome, type OutcomeRow } from './rows/outcome-codec.js';
 import { asBytes } from './request-bytes.js';
 import type { Statement } from './statement.js';
 

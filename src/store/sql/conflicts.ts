@@ -6,7 +6,7 @@
 import { LATE_CONFLICT_SHARD } from '../counter-shards.js';
 import type { SqlQueryable } from '../sql-driver.js';
 import type { StoredConflict } from '../store.js';
-import { CONFLICT_COLUMNS, toStoredConflict, type ConflictRow } from './conflict-row.js';
+import { CONFLICT_COLUMNS, toStoredConflict, type ConflictRow } from './rows/conflict-row.js';
 import { differs } from './sql-fragments.js';
 import { run, type Statement } from './statement.js';
 

@@ -4,6 +4,7 @@
  */
 import type { SqlQueryable } from '../sql-driver.js';
 import type { Counters, TopicSummary } from '../store.js';
+import { toTopicSummary, type TopicSummaryRow } from './rows/topic-summary-row.js';
 import { ISO_UTC } from './sql-fragments.js';
 import { run, type Statement } from './statement.js';
 
@@ -44,29 +45,9 @@ export const TOPIC_SUMMARIES: Statement = {
        ORDER BY t.topic`,
 };
 
-interface TopicSummaryRow {
-  topic: string;
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  conflicting_duplicates: number;
-  rejected: number;
-  expired: number;
-  last_event_at: string | null;
-}
-
 export async function topicSummaries(db: SqlQueryable): Promise<TopicSummary[]> {
   const rows = await run<TopicSummaryRow>(db, TOPIC_SUMMARIES);
-  return rows.map((r) => ({
-    topic: r.topic,
-    received: r.received,
-    uniqueProcessed: r.unique_processed,
-    duplicateDropped: r.duplicate_dropped,
-    conflictingDuplicates: r.conflicting_duplicates,
-    rejected: r.rejected,
-    expired: r.expired,
-    lastEventAt: r.last_event_at ?? undefined,
-  }));
+  return rows.map(toTopicSummary);
 }
 
 export async function counters(db: SqlQueryable): Promise<Counters> {

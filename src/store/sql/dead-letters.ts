@@ -1,6 +1,7 @@
 /** Dead letters: messages the database refused, parked with the reason for inspection. */
 import type { SqlQueryable } from '../sql-driver.js';
 import type { DeadLetter, StoredDeadLetter } from '../store.js';
+import { toStoredDeadLetter, type DeadLetterRow } from './rows/dead-letter-row.js';
 import { ISO_UTC } from './sql-fragments.js';
 import { run, type Statement } from './statement.js';
 
@@ -30,24 +31,6 @@ export const DELETE_DEAD_LETTER: Statement = {
   name: 'agg_delete_dead_letter',
   text: 'DELETE FROM dead_letters WHERE message_id = $1 RETURNING message_id',
 };
-
-interface DeadLetterRow {
-  message_id: string;
-  events: string;
-  reason: string;
-  failed_at: string;
-  event_count: number;
-}
-
-function toStoredDeadLetter(r: DeadLetterRow): StoredDeadLetter {
-  return {
-    messageId: r.message_id,
-    body: r.events,
-    reason: r.reason,
-    eventCount: r.event_count,
-    failedAt: r.failed_at,
-  };
-}
 
 export async function insertDeadLetter(db: SqlQueryable, letter: DeadLetter): Promise<void> {
   await run(db, INSERT_DEAD_LETTER, [

@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../log-event.js';
 import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
 import type { EventQuery, InsertWatcher } from '../store.js';
 import { INSERTED_CHANNEL } from './apply-statements.js';
-import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './event-row.js';
+import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './rows/event-row.js';
 import { run, type Statement } from './statement.js';
 
 export const EVENTS_IN_ID_RANGE: Statement = {

@@ -4,7 +4,7 @@
  */
 import type { SqlQueryable } from '../sql-driver.js';
 import type { EventOutcome } from '../store.js';
-import { decodeReceipt } from './outcome-codec.js';
+import { decodeReceipt } from './rows/outcome-codec.js';
 import { run, type Statement } from './statement.js';
 
 export const RECEIPT: Statement = {

@@ -3,7 +3,7 @@
  * letter (`kind`: S stored, D duplicate, C conflicting duplicate dropped, R conflict rejected);
  * a receipt keeps a message's letters as one string. This turns letters into EventOutcomes.
  */
-import type { EventOutcome } from '../store.js';
+import type { EventOutcome } from '../../store.js';
 
 /** One row per event of APPLY_ACCEPTED_DETAIL. */
 export interface OutcomeRow {

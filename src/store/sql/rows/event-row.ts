@@ -1,6 +1,6 @@
 /** How a row of `events` is selected and turned into a StoredEvent. */
-import type { StoredEvent } from '../../log-event.js';
-import { ISO_UTC } from './sql-fragments.js';
+import type { StoredEvent } from '../../../log-event.js';
+import { ISO_UTC } from '../sql-fragments.js';
 
 export interface EventRow {
   id: number;

@@ -1,5 +1,5 @@
 /** The summary row every apply statement answers, as an ApplyResult. */
-import type { ApplyResult } from '../store.js';
+import type { ApplyResult } from '../../store.js';
 
 export interface ApplyRow {
   messages: number;

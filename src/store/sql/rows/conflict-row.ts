@@ -1,6 +1,6 @@
 /** How a row of `conflicts` is selected and turned into a StoredConflict. */
-import type { StoredConflict } from '../store.js';
-import { ISO_UTC } from './sql-fragments.js';
+import type { StoredConflict } from '../../store.js';
+import { ISO_UTC } from '../sql-fragments.js';
 
 export interface ConflictRow {
   id: number;
