@@ -35,6 +35,10 @@ async function retrying<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Applies batches with the store's duplicate policy. Shared by the Store (queue batches, atomic
+ * publishes) and the inbox (its own apply statements), so every apply retries the same way.
+ */
 export class SqlApplier {
   private readonly rejectConflicts: boolean;
 
