@@ -14,6 +14,9 @@ export const ERRORS = {
   AGG_ERR_VALIDATION: { status: 422, message: 'The request body does not match the schema' },
   AGG_ERR_INVALID_QUERY: { status: 422, message: 'The query string is invalid' },
   AGG_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  AGG_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  AGG_ERR_BAD_URL: { status: 400, message: 'The request path is not valid percent-encoding' },
+  AGG_ERR_PATH_TOO_LONG: { status: 414, message: 'A path segment is too long' },
   AGG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be application/json' },
   AGG_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   AGG_ERR_TOO_MANY_EVENTS: { status: 413, message: 'Too many events in one request' },
@@ -30,6 +33,8 @@ export const ERRORS = {
     message: 'A duplicate differs from the stored copy of its event',
   },
   AGG_ERR_NOT_FOUND: { status: 404, message: 'Route not found' },
+  AGG_ERR_PRECONDITION_FAILED: { status: 412, message: 'A precondition of the request failed' },
+  AGG_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
   AGG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -20,9 +20,10 @@ import type { Logger } from 'pino';
 import { AggregatorError } from '../errors.js';
 import { isValidTimestamp } from '../timestamp.js';
 import type { AppContext } from './app-context.js';
-import { registerAuth, securitySchemes } from './auth.js';
-import { sendError } from './errors-json.js';
+import { registerAuth } from './auth.js';
+import { sendError, sendFrameworkError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { describeDoors, isRateLimitExempt, securitySchemes } from './route-doors.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerDedupRoutes } from './routes/dedup.js';
@@ -66,6 +67,8 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
     genReqId: () => randomUUID(),
     // Requests on kept-alive connections after close() begins get AGG_ERR_SHUTTING_DOWN below.
     return503OnClosing: false,
+    // Paths that fail before routing (bad percent-encoding) get the same error body as the rest.
+    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
   });
 
   const ajv = validators();
@@ -83,7 +86,8 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
         version: packageJson.version,
         description: packageJson.description,
       },
-      components: { securitySchemes },
+      // Key schemes exist only when keys do; the OpenAPI of an open API asks for none.
+      components: ctx.config.apiKeys.length > 0 ? { securitySchemes } : {},
       tags: [
         { name: 'events', description: 'Publish and read events' },
         { name: 'stats', description: 'Counters' },
@@ -92,6 +96,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  describeDoors(app, { apiKeys: ctx.config.apiKeys, rateLimited: ctx.config.rateLimitMax > 0 });
   // Security headers on every answer; the API description page needs its own scripts and styles.
   // The service often runs on plain HTTP behind a TLS proxy: that proxy owns HSTS and upgrades.
   // helmet's middleware is built once; the Fastify plugin rebuilt it for every request (2% of
@@ -122,7 +127,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
       hook: 'preParsing',
       keyGenerator: (request) =>
         request.apiKeyName === undefined ? `ip:${request.ip}` : `key:${request.apiKeyName}`,
-      allowList: (request) => request.routeOptions.url === '/health',
+      allowList: (request) => isRateLimitExempt(request.routeOptions.url),
       errorResponseBuilder: (_request, context) =>
         new AggregatorError(
           'AGG_ERR_RATE_LIMITED',

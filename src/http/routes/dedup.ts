@@ -6,12 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { summariseOutcomes } from '../../store/store.js';
 import type { AppContext } from '../app-context.js';
-import { keyRequired } from '../auth.js';
 import { eventOutcomeProperties } from '../schemas/event-schemas.js';
 
 const errors = {
-  401: { $ref: 'Error#' },
-  403: { $ref: 'Error#' },
   422: { $ref: 'Error#' },
   503: { $ref: 'Error#' },
 } as const;
@@ -39,7 +36,6 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
         description:
           'By the message_id POST /publish answered. `pending` while it waits in the queue; once applied, one outcome per event in request order. A duplicate whose original a concurrent transaction stored is compared within about a second; if it differs, its outcome then turns into a conflict (or `rejected` under reject-conflicts). Receipts are kept for LEDGER_RETENTION_MS (an hour by default).',
         tags: ['events'],
-        security: keyRequired,
         params: {
           type: 'object',
           properties: { message_id: { type: 'string', minLength: 1, maxLength: 64 } },
@@ -101,7 +97,6 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
         summary: 'Duplicates whose timestamp, source or payload differ from the stored event',
         description: 'Newest first; page with `before` = the smallest id of the previous page.',
         tags: ['events'],
-        security: keyRequired,
         querystring: {
           type: 'object',
           properties: {
@@ -163,7 +158,6 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
         description:
           'Per source of the arriving copies: events, unique, duplicates, duplicate ratio, conflicts, and the delay between a stored event and its later copies (median within 19%, max).',
         tags: ['stats'],
-        security: keyRequired,
         params: {
           type: 'object',
           properties: { topic: { type: 'string', minLength: 1, maxLength: 255 } },
@@ -220,7 +214,6 @@ export function registerDedupRoutes(app: FastifyInstance, ctx: AppContext): void
         description:
           'Each check compares a counter with what the tables hold, in one snapshot; `consistent` is true when every difference is 0. `in_flight` is what waits in the queue.',
         tags: ['stats'],
-        security: keyRequired,
         response: {
           200: {
             type: 'object',

@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { isValidTimestamp, normalizeTimestamp } from '../../timestamp.js';
 import type { AppContext } from '../app-context.js';
-import { keyRequired } from '../auth.js';
 
 interface EventsQuery {
   topic?: string;
@@ -73,7 +72,6 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
         description:
           'Newest event time first (order=desc) or oldest first. A full page carries `x-next-cursor`; pass it as `after` for the next page: unlike offset, it neither skips nor repeats events while new ones arrive.',
         tags: ['events'],
-        security: keyRequired,
         querystring: {
           type: 'object',
           properties: {
@@ -95,8 +93,6 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
               'x-next-cursor': { type: 'string', description: 'Present when the page is full.' },
             },
           },
-          401: { $ref: 'Error#' },
-          403: { $ref: 'Error#' },
           422: { $ref: 'Error#' },
           503: { $ref: 'Error#' },
         },
@@ -133,7 +129,6 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
       schema: {
         summary: 'Topics with their counters and latest event time',
         tags: ['events'],
-        security: keyRequired,
         response: {
           200: {
             type: 'array',
@@ -156,8 +151,6 @@ export function registerEventRoutes(app: FastifyInstance, ctx: AppContext): void
               },
             },
           },
-          401: { $ref: 'Error#' },
-          403: { $ref: 'Error#' },
           503: { $ref: 'Error#' },
         },
       },

@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { DeploymentMetrics, renderMetrics } from '../../metrics.js';
 import type { AppContext } from '../app-context.js';
-import { keyRequired } from '../auth.js';
 
 export function registerMetricsRoutes(app: FastifyInstance, ctx: AppContext): void {
   const deployment = new DeploymentMetrics(ctx.store, ctx.queue);
@@ -28,7 +27,6 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: AppContext): vo
         description:
           'Counters equal to /stats (read from the same rows), queue depth, dead letters, batch apply and HTTP request histograms, and process metrics summed over the forked worker processes.',
         tags: ['operations'],
-        security: keyRequired,
         produces: ['text/plain'],
         response: { 200: { type: 'string' } },
       },

@@ -1,0 +1,66 @@
+/**
+ * What the API description says about the doors in front of each route, derived from the same
+ * facts the doors act on, so the two cannot drift: a route's `config.scope` (see auth.ts) and the
+ * rate limit. Routes declare only their scope and their own answers; this adds, per route,
+ * `security` and the 401/403 answers when API keys are configured (and nothing when the API is
+ * open), and the 429 answer when rate limiting is on and the route is not exempt from it.
+ */
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { ApiKey } from '../config.js';
+
+/** Routes the rate limit never counts: health checks must answer however busy a client is. */
+const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/health']);
+
+/** True for a route pattern (e.g. `/health`) the rate limit spares. */
+export function isRateLimitExempt(routeUrl: string | undefined): boolean {
+  return routeUrl !== undefined && RATE_LIMIT_EXEMPT.has(routeUrl);
+}
+
+/** OpenAPI: the two ways a key may be sent (declared only when API_KEYS is set). */
+export const securitySchemes = {
+  bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <key>' },
+  apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+} as const;
+
+/** OpenAPI `security` of a route that needs a key: either scheme will do. */
+const keyRequired: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
+
+const errorRef = { $ref: 'Error#' } as const;
+
+export interface DoorFacts {
+  /** The configured API keys (API_KEYS); none means every route is open. */
+  readonly apiKeys: readonly ApiKey[];
+  /** Whether the rate limit is on (RATE_LIMIT_MAX > 0). */
+  readonly rateLimited: boolean;
+}
+
+/**
+ * The schema a route is described with once its doors are added. The route's own schema is not
+ * changed (several routes may share parts of it); answers the route declares itself win.
+ */
+export function withDoors(
+  route: Pick<RouteOptions, 'url' | 'config' | 'schema'>,
+  facts: DoorFacts,
+) {
+  const schema = route.schema;
+  if (schema === undefined || schema.hide === true) return schema;
+  const scope = (route.config as { scope?: string } | undefined)?.scope;
+  const keyed = scope !== undefined && facts.apiKeys.length > 0;
+  const limited = facts.rateLimited && !isRateLimitExempt(route.url);
+  if (!keyed && !limited) return schema;
+  const answers: Record<number, unknown> = {};
+  if (keyed) Object.assign(answers, { 401: errorRef, 403: errorRef });
+  if (limited) answers[429] = errorRef;
+  return {
+    ...schema,
+    ...(keyed ? { security: keyRequired } : {}),
+    response: { ...answers, ...(schema.response as Record<number, unknown> | undefined) },
+  };
+}
+
+/** Registers the hook; call it before any route it should describe is added. */
+export function describeDoors(app: FastifyInstance, facts: DoorFacts): void {
+  app.addHook('onRoute', (route) => {
+    route.schema = withDoors(route, facts);
+  });
+}
