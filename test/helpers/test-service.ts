@@ -20,8 +20,8 @@ import {
   TEST_REDIS_URL,
   type BackendName,
 } from './environment.js';
+import { ROOT } from './process-service.js';
 
-export const ROOT = new URL('../../', import.meta.url).pathname;
 
 export interface BackendChoice {
   readonly name: BackendName;
