@@ -22,7 +22,6 @@ import {
 } from './environment.js';
 import { ROOT } from './process-service.js';
 
-
 export interface BackendChoice {
   readonly name: BackendName;
   /** Why the suite is skipped on this backend, or undefined when it runs. */
