@@ -5,11 +5,7 @@
  */
 export type BackendName = 'pglite-inbox' | 'postgres-inbox' | 'postgres-redis';
 
-export const ALL_BACKENDS: readonly BackendName[] = [
-  'pglite-inbox',
-  'postgres-inbox',
-  'postgres-redis',
-];
+const ALL_BACKENDS: readonly BackendName[] = ['pglite-inbox', 'postgres-inbox', 'postgres-redis'];
 
 export const TEST_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
