@@ -133,7 +133,11 @@ export function toAggregatorError(error: FastifyError): AggregatorError {
       : new AggregatorError('AGG_ERR_INVALID_QUERY', summary, details);
   }
   const framework = typeof error.code === 'string' ? FRAMEWORK_CODES[error.code] : undefined;
-  if (framework !== undefined) return new AggregatorError(framework, error.message);
+  if (framework !== undefined) {
+    // Fastify's "Unsupported Media Type [text/plain]" says no remedy; ours names the type to send.
+    const message = framework === 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE' ? undefined : error.message;
+    return new AggregatorError(framework, message);
+  }
   // A body parser's own syntax error (no Fastify code): the body is not JSON.
   if (error instanceof SyntaxError) return new AggregatorError('AGG_ERR_BAD_JSON', error.message);
   const status = error.statusCode ?? (error as { status?: number }).status;

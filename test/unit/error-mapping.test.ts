@@ -47,6 +47,12 @@ describe('error mapping', () => {
     }
   });
 
+  it('says what to send instead of an unsupported media type', () => {
+    const found = fastifyErrors.find((e) => e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE');
+    const mapped = toAggregatorError(found?.error as FastifyError);
+    expect(mapped.message).toBe(ERRORS.AGG_ERR_UNSUPPORTED_MEDIA_TYPE.message);
+  });
+
   it('keeps the status of every Fastify client error (4xx)', () => {
     const clientErrors = fastifyErrors.filter((e) => (e.error.statusCode ?? 500) < 500);
     expect(clientErrors.length).toBeGreaterThan(5);
