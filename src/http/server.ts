@@ -67,8 +67,11 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
     genReqId: () => randomUUID(),
     // Requests on kept-alive connections after close() begins get AGG_ERR_SHUTTING_DOWN below.
     return503OnClosing: false,
-    // Paths that fail before routing (bad percent-encoding) get the same error body as the rest.
-    frameworkErrors: (error, request, reply) => sendFrameworkError(error, request, reply),
+    // Paths that fail before routing (bad percent-encoding) get the same error body and headers
+    // as the rest; no hook runs for them. (Only called once listening, after the headers exist.)
+    frameworkErrors: (error, request, reply) => {
+      securityHeaders(request.raw, reply.raw, () => sendFrameworkError(error, request, reply));
+    },
   });
 
   const ajv = validators();

@@ -230,6 +230,7 @@ describe('security', () => {
     expectErrorBody(badPath.body, 400, 'AGG_ERR_BAD_URL');
     expect(badPath.headers.get('content-type')).toContain('application/json');
     expect(badPath.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(badPath.headers.get('x-content-type-options')).toBe('nosniff');
 
     const file = `${svc.url}/dashboard/dashboard.css`;
     const range = await request<Record<string, unknown>>(file, {
