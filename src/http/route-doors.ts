@@ -34,9 +34,13 @@ export interface DoorFacts {
   readonly rateLimited: boolean;
 }
 
+/** The answers the doors give, which only this module states. */
+const DOOR_STATUSES = ['401', '403', '429'];
+
 /**
  * The schema a route is described with once its doors are added. The route's own schema is not
- * changed (several routes may share parts of it); answers the route declares itself win.
+ * changed (several routes may share parts of it). Whatever the route itself says of its doors
+ * (`security`, 401, 403, 429) is replaced, so the description cannot say otherwise than the facts.
  */
 export function withDoors(
   route: Pick<RouteOptions, 'url' | 'config' | 'schema'>,
@@ -47,15 +51,17 @@ export function withDoors(
   const scope = (route.config as { scope?: string } | undefined)?.scope;
   const keyed = scope !== undefined && facts.apiKeys.length > 0;
   const limited = facts.rateLimited && !isRateLimitExempt(route.url);
-  if (!keyed && !limited) return schema;
-  const answers: Record<number, unknown> = {};
-  if (keyed) Object.assign(answers, { 401: errorRef, 403: errorRef });
-  if (limited) answers[429] = errorRef;
-  return {
-    ...schema,
-    ...(keyed ? { security: keyRequired } : {}),
-    response: { ...answers, ...(schema.response as Record<number, unknown> | undefined) },
-  };
+  const response: Record<string, unknown> = { ...(schema.response as object | undefined) };
+  for (const status of DOOR_STATUSES) delete response[status];
+  if (keyed) Object.assign(response, { 401: errorRef, 403: errorRef });
+  if (limited) response[429] = errorRef;
+  const described: Record<string, unknown> = { ...schema };
+  delete described.security;
+  if (keyed) described.security = keyRequired;
+  if (schema.response !== undefined || Object.keys(response).length > 0) {
+    described.response = response;
+  }
+  return described;
 }
 
 /** Registers the hook; call it before any route it should describe is added. */
