@@ -4,6 +4,7 @@
  *
  *     <!-- bench:series results/2026-11-25-afternoon.json -->   spread, median runs, targets
  *     <!-- bench:summary results/2026-11-25-afternoon.json -->  one line per backend (README)
+ *     <!-- bench:rates results/2026-11-25-morning-rates.json -->  steady-rate runs, one a line
  *     …generated…
  *     <!-- bench:end -->
  *
@@ -13,7 +14,7 @@
  */
 import { format, resolveConfig } from 'prettier';
 import { quantile } from '../src/cli/publisher.js';
-import { medianRuns, runsTable, spreadTable, targetLines } from './report.js';
+import { medianRuns, rateTable, runsTable, spreadTable, targetLines } from './report.js';
 import { BACKENDS, type Backend, type BenchResult } from './result.js';
 
 /** A run as saved: every field but those the spread needs may be missing from an old one. */
@@ -63,14 +64,31 @@ export function parseSeries(json: string, name: string): SavedSeries {
   return series;
 }
 
-function complete(runs: readonly SavedRun[], name: string): BenchResult[] {
+function complete(
+  runs: readonly SavedRun[],
+  name: string,
+  required: readonly (keyof BenchResult)[] = REQUIRED,
+  which = 'the median run',
+): BenchResult[] {
   return runs.map((run) => {
-    const missing = REQUIRED.filter((field) => run[field] === undefined);
+    const missing = required.filter((field) => run[field] === undefined);
     if (missing.length > 0) {
-      throw new Error(`${name}: the median run of ${run.backend} lacks ${missing.join(', ')}`);
+      throw new Error(`${name}: ${which} of ${run.backend} lacks ${missing.join(', ')}`);
     }
     return run as BenchResult;
   });
+}
+
+/** Every run of a steady-rate series, one a line. */
+export function ratesSection(series: SavedSeries, name: string): string {
+  const runs = complete(
+    series.results,
+    name,
+    ['settings', 'p50Ms', 'p95Ms', 'p99Ms', 'countsExact'],
+    'a run',
+  );
+  // A note stays in the results file: these tables sit in a run of prose that says it once.
+  return rateTable(runs);
 }
 
 /** The median runs first, in the order the backends ran. */
@@ -134,7 +152,7 @@ export function summaryTable(series: SavedSeries, name: string): string {
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-const MARKER = /(<!-- bench:(series|summary) (\S+) -->\n)[\s\S]*?(<!-- bench:end -->)/g;
+const MARKER = /(<!-- bench:(series|summary|rates) (\S+) -->\n)[\s\S]*?(<!-- bench:end -->)/g;
 
 /**
  * `document` with the text between each pair of markers rendered afresh from the results file
@@ -149,7 +167,12 @@ export async function renderDocument(
     MARKER,
     (_all, open: string, kind: string, file: string, close: string) => {
       const series = parseSeries(read(file), file);
-      const body = kind === 'series' ? seriesSection(series, file) : summaryTable(series, file);
+      const body =
+        kind === 'series'
+          ? seriesSection(series, file)
+          : kind === 'rates'
+            ? ratesSection(series, file)
+            : summaryTable(series, file);
       return `${open}\n${body}\n\n${close}`;
     },
   );

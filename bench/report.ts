@@ -73,6 +73,20 @@ export function spreadTable(results: readonly BenchResult[]): string {
   );
 }
 
+/** Runs at a steady offered rate (`--rate`): the latency below saturation. */
+export function rateTable(results: readonly BenchResult[]): string {
+  const rows = results.map((r) => [
+    r.settings?.rate == null ? 'closed loop' : `${fmt(r.settings.rate)} events/s`,
+    `${r.p50Ms.toFixed(1)} / ${r.p95Ms.toFixed(1)} / ${r.p99Ms.toFixed(1)}`,
+    `${fmt(r.endToEndEventsPerSecond)} events/s`,
+    r.countsExact ? 'yes' : 'NO',
+  ]);
+  return markdown(
+    ['offered rate (`--rate`)', 'publish p50 / p95 / p99 ms', 'end to end', 'counts exact'],
+    rows,
+  );
+}
+
 /** Each backend's median run by end-to-end rate (the lower middle of an even count). */
 export function medianRuns(results: readonly BenchResult[]): BenchResult[] {
   return backendsOf(results).flatMap((backend) => {
