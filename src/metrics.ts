@@ -6,7 +6,8 @@
  *   IPC channel when scraped, and they are added up (`AggregatorRegistry.aggregate`);
  * - of the whole deployment: the event counters, dead letters and queue depth, read at scrape time
  *   from the same rows and keys as `/stats` and `/queue/stats`, so every API process reports the
- *   same exact totals and they always equal `/stats`.
+ *   same exact totals and they always equal `/stats` (the duplicates: its `duplicate_dropped +
+ *   rejected`).
  *
  * A Prometheus `_total` never decreases (a decrease reads as a restart and spoils `rate()`), so
  * only what only grows is exported as one: a figure that can go down (dead letters, which an

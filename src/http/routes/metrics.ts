@@ -25,7 +25,7 @@ export function registerMetricsRoutes(app: FastifyInstance, ctx: AppContext): vo
       schema: {
         summary: 'Prometheus metrics',
         description:
-          'Counters equal to /stats (read from the same rows), queue depth, dead letters, batch apply and HTTP request histograms, and process metrics summed over the forked worker processes.',
+          'Counters equal to /stats (read from the same rows; duplicates count duplicate_dropped + rejected, so none ever decreases), queue depth, dead letters, batch apply and HTTP request histograms, and process metrics summed over the forked worker processes.',
         tags: ['operations'],
         produces: ['text/plain'],
         response: { 200: { type: 'string' } },
