@@ -35,8 +35,8 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
       const problem = jsonLimitProblem(buffer);
       if (problem !== undefined) {
         done(
-          new AggregatorError('AGG_ERR_VALIDATION', `body: ${problem}`, [
-            { field: 'body', reason: problem },
+          new AggregatorError('AGG_ERR_VALIDATION', `${problem.field}: ${problem.reason}`, [
+            problem,
           ]),
           undefined,
         );

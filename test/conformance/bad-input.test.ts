@@ -327,6 +327,72 @@ const CASES: Case[] = [
     code: 'AGG_ERR_VALIDATION',
     names: 'too large',
   },
+  // Numbers PostgreSQL's numeric cannot hold, or would print far larger than sent.
+  {
+    name: 'a scale above 16,383 (0e-16384)',
+    body: raw(eventJson('{"v":0e-16384}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v',
+  },
+  {
+    name: 'a negative zero with a scale above 16,383, in an array',
+    body: raw(eventJson('{"list":[1,[2,-0e-16384]]}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.list[1][1]',
+  },
+  {
+    name: 'a scale above 16,383 written out (1.000…)',
+    body: raw(eventJson(`{"v":1.${'0'.repeat(16_384)}}`)),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'at most 16383 can be stored',
+  },
+  {
+    name: 'an 8-byte number printed in 16,385 characters (0e-16383)',
+    body: raw(eventJson('{"v":0e-16383}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'would be stored as 16385 characters',
+  },
+  {
+    name: 'an exponent PostgreSQL overflows on (0e1073741824)',
+    body: raw(eventJson('{"v":0e1073741824}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v',
+  },
+  {
+    name: 'an exponent on a non-zero mantissa below numeric (1.5e-16382)',
+    body: raw(eventJson('{"v":1.5e-16382}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'too small',
+  },
+  {
+    name: 'integer digits beyond numeric (1E+131072)',
+    body: raw(eventJson('{"v":1E+131072}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v',
+  },
+  {
+    name: 'small numbers that together print 40 times larger',
+    body: raw(eventJson(`{"v":[${Array.from({ length: 200 }, () => '1e-300').join(',')}]}`)),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'stored',
+  },
+  {
+    name: 'a refused number beside valid events',
+    body: raw(
+      `{"events":[${JSON.stringify(good({ event_id: 'n1' }))},{"topic":"bad-input","event_id":"n2","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"v":0e-16384}}]}`,
+    ),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[1].payload.v',
+  },
   // Size limits.
   {
     name: 'too many events',
@@ -464,16 +530,24 @@ for (const backend of suiteBackends()) {
             id: 'extra',
             check: (e) => expect(e.payload).toEqual({ n: 'extra' }),
           },
-          // Numbers at a float's edges, and nesting within the limit, are kept exactly.
+          // Numbers at a float's edges, and nesting within the limit, are kept exactly; an
+          // exponent that prints within 400 characters is fine.
           {
             body: eventJson(
-              '{"big":1.7976931348623157e308,"small":5e-324,"deep":' + nested(60) + '}',
+              '{"big":1.7976931348623157e308,"small":5e-324,"zero":-0e-390,"ten":100e-1,"deep":' +
+                nested(60) +
+                '}',
             )
               .replace('"bad-input"', JSON.stringify(topic))
               .replace('"event_id":"1"', '"event_id":"edges"'),
             id: 'edges',
             check: (e) =>
-              expect(e.payload).toMatchObject({ big: 1.7976931348623157e308, small: 5e-324 }),
+              expect(e.payload).toMatchObject({
+                big: 1.7976931348623157e308,
+                small: 5e-324,
+                zero: 0,
+                ten: 10,
+              }),
           },
           // Surrogate pairs written as escapes are one character, not lone surrogates.
           {
