@@ -122,7 +122,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
       hook: 'preParsing',
       keyGenerator: (request) =>
         request.apiKeyName === undefined ? `ip:${request.ip}` : `key:${request.apiKeyName}`,
-      allowList: (request) => request.routeOptions.url === '/health',
+      allowList: (request) => request.routeOptions.url?.startsWith('/health') === true,
       errorResponseBuilder: (_request, context) =>
         new AggregatorError(
           'AGG_ERR_RATE_LIMITED',
