@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyBodyParser, FastifyInstance } from 'fastify';
 import { AggregatorError, type ErrorDetail } from '../errors.js';
 import { jsonLimitProblem } from './json-limits.js';
+import { assertUtf8Charset, JSON_SUFFIX_MEDIA_TYPE } from './media-type.js';
 
 const SUSPICIOUS_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -20,6 +21,12 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   const parser: FastifyBodyParser<Buffer> = (request, received, done) => {
+    try {
+      assertUtf8Charset(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
     if (!isUtf8(received)) {
       done(new AggregatorError('AGG_ERR_BAD_JSON', 'The request body is not valid UTF-8'));
       return;
@@ -50,7 +57,7 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
     });
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
-  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'buffer' }, parser);
+  app.addContentTypeParser(JSON_SUFFIX_MEDIA_TYPE, { parseAs: 'buffer' }, parser);
 }
 
 /** Fastify's parse errors say only "not valid JSON"; the client is told where, or why. */

@@ -84,6 +84,30 @@ const CASES: Case[] = [
     code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
     names: 'application/json',
   },
+  {
+    name: 'a charset other than UTF-8',
+    body: raw(JSON.stringify(withEvent({}))),
+    contentType: 'application/json; charset=iso-8859-1',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'charset "iso-8859-1" is not supported',
+  },
+  {
+    name: 'a quoted UTF-16 charset on a +json type',
+    body: raw(JSON.stringify(withEvent({}))),
+    contentType: 'application/vnd.api+json; charset="UTF-16"',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'charset must be utf-8',
+  },
+  {
+    name: 'a JSON-looking type outside application/ (text/json)',
+    body: raw(JSON.stringify(withEvent({}))),
+    contentType: 'text/json',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'application/json',
+  },
   // Wrong shape.
   {
     name: 'body is an array',
@@ -512,7 +536,23 @@ for (const backend of suiteBackends()) {
           Buffer.from([0xef, 0xbb, 0xbf]),
           Buffer.from(JSON.stringify({ events: [event(topic, 'bom')] })),
         ]);
-        const cases: { body: string | Buffer; id: string; check?: (e: StoredRow) => void }[] = [
+        const cases: {
+          body: string | Buffer;
+          id: string;
+          contentType?: string;
+          check?: (e: StoredRow) => void;
+        }[] = [
+          // Media types as RFC 9110 allows them: any case, parameters, quoted values, +json.
+          ...[
+            'application/vnd.api+json; charset=utf-8',
+            'Application/JSON; Charset="UTF-8"',
+            'application/merge-patch+json',
+            'application/json;charset=utf8; version=2',
+          ].map((contentType, i) => ({
+            body: JSON.stringify({ events: [event(topic, `media-${i}`)] }),
+            id: `media-${i}`,
+            contentType,
+          })),
           // A byte order mark before the JSON text is allowed and not stored.
           { body: bom, id: 'bom' },
           // Duplicate keys: the last one wins, in validation and in storage alike.
@@ -559,7 +599,7 @@ for (const backend of suiteBackends()) {
           },
         ];
         for (const c of cases) {
-          const reply = await send(svc.url, { body: c.body });
+          const reply = await send(svc.url, { body: c.body, contentType: c.contentType });
           expect(reply.status, `${c.id}: ${reply.text}`).toBe(200);
           accepted++;
         }
