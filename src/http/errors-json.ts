@@ -32,7 +32,7 @@ function reasonOf(error: AjvError): string {
     case 'format':
       return 'must be an ISO 8601 date and time, e.g. 2024-05-01T12:00:00Z (no offset means UTC)';
     case 'pattern':
-      return 'must not be blank or contain control characters';
+      return `must match the pattern ${String(error.params.pattern)}`;
     case 'minLength':
       return 'must not be empty';
     case 'maxLength':

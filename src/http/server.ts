@@ -32,6 +32,7 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerStreamRoutes } from './routes/stream.js';
+import { addTextKeywords } from './schemas/text-rules.js';
 import { errorSchema, storedEventSchema } from './schemas/event-schemas.js';
 
 const packageJson = JSON.parse(
@@ -51,6 +52,7 @@ function validators() {
       type: 'string',
       validate: isValidTimestamp,
     });
+    addTextKeywords(ajv);
   }
   return { body, query };
 }

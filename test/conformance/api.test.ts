@@ -82,6 +82,16 @@ for (const backend of suiteBackends()) {
         );
       });
 
+      it('a Last-Event-ID that is not a position says what it must be', async () => {
+        const reply = await request<{ code: string; message: string }>(`${base}/events/stream`, {
+          headers: { 'last-event-id': 'abc' },
+        });
+        expect(reply.status).toBe(422);
+        expect(reply.body.code).toBe('AGG_ERR_INVALID_QUERY');
+        expect(reply.body.message).toContain('must match the pattern ^\\d{1,15}$');
+        expect(reply.body.message).not.toContain('control characters');
+      });
+
       it('queue_stats_endpoint', async () => {
         const reply = await request<Record<string, unknown>>(`${base}/queue/stats`);
         expect(reply.status).toBe(200);

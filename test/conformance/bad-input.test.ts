@@ -242,7 +242,51 @@ const CASES: Case[] = [
     body: withEvent({ source: 'a\nb' }),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
-    names: 'events[0].source must not be blank or contain control characters',
+    names: 'events[0].source must not contain control characters (U+000A at index 1)',
+  },
+  {
+    name: 'a C1 control (U+0085) in the topic',
+    body: withEvent({ topic: 'orders\u0085' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].topic must not contain control characters (U+0085 at index 6)',
+  },
+  {
+    name: 'a C1 control (U+009B, CSI) in the event_id',
+    body: withEvent({ event_id: '\u009b31mred' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].event_id must not contain control characters (U+009B',
+  },
+  {
+    name: 'a zero-width space in the source',
+    body: withEvent({ source: 'api\u200b' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names:
+      'events[0].source must not contain invisible formatting characters or line separators (U+200B',
+  },
+  {
+    name: 'a byte order mark inside the topic',
+    body: withEvent({ topic: '\ufefforders' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names:
+      'events[0].topic must not contain invisible formatting characters or line separators (U+FEFF',
+  },
+  {
+    name: 'a right-to-left override in the topic',
+    body: withEvent({ topic: 'abc\u202edcba' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: '(U+202E',
+  },
+  {
+    name: 'a topic of Unicode white space only',
+    body: withEvent({ topic: '\u00a0\u3000\u2003' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].topic must not be blank (only white space)',
   },
   {
     name: '\\u0000 in a payload string',
@@ -313,7 +357,28 @@ const CASES: Case[] = [
     body: withEvent({ timestamp: '2024-02-31T00:00:00Z' }),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
-    names: 'events[0].timestamp',
+    names: 'events[0].timestamp 2024-02-31 is not a date',
+  },
+  {
+    name: 'a leap second',
+    body: withEvent({ timestamp: '2016-12-31T23:59:60Z' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp is a leap second (23:59:60), which is not supported',
+  },
+  {
+    name: 'a decimal comma',
+    body: withEvent({ timestamp: '2024-05-01T12:00:00,5Z' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp writes the fraction of a second with a decimal comma',
+  },
+  {
+    name: 'hour 24',
+    body: withEvent({ timestamp: '2024-05-01T24:00:00Z' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp 24:00:00 is not a time of day',
   },
   {
     name: 'epoch seconds as timestamp',
@@ -542,6 +607,12 @@ for (const backend of suiteBackends()) {
           contentType?: string;
           check?: (e: StoredRow) => void;
         }[] = [
+          // Joiners are part of words and emoji: a family emoji, a Persian word, in the source.
+          ...['👨\u200d👩\u200d👧', 'می\u200cخواهم'].map((source, i) => ({
+            body: JSON.stringify({ events: [event(topic, `joiner-${i}`, { source })] }),
+            id: `joiner-${i}`,
+            check: (e: StoredRow) => expect(e.source).toBe(source),
+          })),
           // Media types as RFC 9110 allows them: any case, parameters, quoted values, +json.
           ...[
             'application/vnd.api+json; charset=utf-8',
