@@ -15,6 +15,11 @@ export const ERRORS = {
   AGG_ERR_INVALID_QUERY: { status: 422, message: 'The query string is invalid' },
   AGG_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
   AGG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be application/json' },
+  AGG_ERR_UNSUPPORTED_ENCODING: {
+    status: 415,
+    message: 'The Content-Encoding of the body is not supported',
+  },
+  AGG_ERR_BAD_ENCODING: { status: 400, message: 'The body is not valid in its Content-Encoding' },
   AGG_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   AGG_ERR_TOO_MANY_EVENTS: { status: 413, message: 'Too many events in one request' },
   AGG_ERR_UNAUTHORIZED: { status: 401, message: 'A valid API key is required' },
@@ -34,6 +39,11 @@ export const ERRORS = {
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** True for a registry code (e.g. one a plugin copied onto its own error). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
 
 /** An error the HTTP layer can answer with as it is. */
 export class AggregatorError extends Error {

@@ -5,7 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AggregatorError, type ErrorDetail } from '../errors.js';
+import { AggregatorError, isErrorCode, type ErrorDetail } from '../errors.js';
 
 interface AjvError {
   instancePath: string;
@@ -86,6 +86,11 @@ function legacyDetail(details: readonly ErrorDetail[], part: string) {
 
 function toAggregatorError(error: FastifyError): AggregatorError {
   if (error instanceof AggregatorError) return error;
+  // A plugin's error carrying one of our codes (request decoding copies them onto zlib's error).
+  if (isErrorCode(error.code)) {
+    const { details } = error as { details?: readonly ErrorDetail[] };
+    return new AggregatorError(error.code, error.message, details ?? []);
+  }
   if (error.validation !== undefined) {
     const details = validationDetails(error.validation);
     if (error.validationContext === 'body') {

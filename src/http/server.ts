@@ -23,6 +23,7 @@ import type { AppContext } from './app-context.js';
 import { registerAuth, securitySchemes } from './auth.js';
 import { sendError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { registerRequestDecoding } from './request-decoding.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerDedupRoutes } from './routes/dedup.js';
@@ -77,6 +78,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   app.addSchema(errorSchema);
   app.addSchema(storedEventSchema);
   registerJsonBodyParser(app);
+  await registerRequestDecoding(app);
 
   await app.register(swagger, {
     openapi: {

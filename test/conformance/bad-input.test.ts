@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, request, waitForDrain } from '../helpers/http.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
@@ -16,6 +17,8 @@ interface Case {
   /** A value is sent as JSON; a string or Buffer as the exact bytes. */
   readonly body: unknown;
   readonly contentType?: string | null;
+  /** More request headers, e.g. Content-Encoding. */
+  readonly headers?: Record<string, string>;
   readonly status: 400 | 413 | 415 | 422;
   readonly code: string;
   /** Text the message or a detail must contain: what names the problem. */
@@ -107,6 +110,71 @@ const CASES: Case[] = [
     status: 415,
     code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
     names: 'application/json',
+  },
+  // Content codings.
+  {
+    name: 'a plain body labelled gzip',
+    body: raw(JSON.stringify(withEvent({}))),
+    headers: { 'content-encoding': 'gzip' },
+    status: 400,
+    code: 'AGG_ERR_BAD_ENCODING',
+    names: 'not valid gzip',
+  },
+  {
+    name: 'a truncated gzip body',
+    body: gzipSync(JSON.stringify(withEvent({}))).subarray(0, 30),
+    headers: { 'content-encoding': 'gzip' },
+    status: 400,
+    code: 'AGG_ERR_BAD_ENCODING',
+    names: 'not valid gzip',
+  },
+  {
+    name: 'a gzip body labelled br',
+    body: gzipSync(JSON.stringify(withEvent({}))),
+    headers: { 'content-encoding': 'br' },
+    status: 400,
+    code: 'AGG_ERR_BAD_ENCODING',
+    names: 'not valid br',
+  },
+  {
+    name: 'an unsupported coding (compress)',
+    body: raw(JSON.stringify(withEvent({}))),
+    headers: { 'content-encoding': 'compress' },
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_ENCODING',
+    names: 'send the body as gzip, deflate or br',
+  },
+  {
+    name: 'stacked codings (gzip, br)',
+    body: brotliCompressSync(gzipSync(JSON.stringify(withEvent({})))),
+    headers: { 'content-encoding': 'gzip, br' },
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_ENCODING',
+    names: 'gzip, br',
+  },
+  {
+    name: '64 MiB decoded from a small gzip body',
+    body: gzipSync(
+      Buffer.concat([
+        Buffer.from(
+          '{"events":[{"topic":"t","event_id":"1","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"blob":"',
+        ),
+        Buffer.alloc(64 * 1024 * 1024, 'x'),
+        Buffer.from('"}}]}'),
+      ]),
+    ),
+    headers: { 'content-encoding': 'gzip' },
+    status: 413,
+    code: 'AGG_ERR_BODY_TOO_LARGE',
+    names: 'too large',
+  },
+  {
+    name: 'a gzip body with a bad event',
+    body: gzipSync(JSON.stringify(withEvent({ timestamp: 'yesterday' }))),
+    headers: { 'content-encoding': 'GZIP' },
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp',
   },
   // Wrong shape.
   {
@@ -531,10 +599,10 @@ async function snapshot(svc: TestService): Promise<Snapshot> {
   };
 }
 
-async function send(base: string, c: Pick<Case, 'body' | 'contentType'>, query = '') {
+async function send(base: string, c: Pick<Case, 'body' | 'contentType' | 'headers'>, query = '') {
   const body =
     typeof c.body === 'string' || Buffer.isBuffer(c.body) ? c.body : JSON.stringify(c.body);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...c.headers };
   if (c.contentType !== null) headers['content-type'] = c.contentType ?? 'application/json';
   const response = await fetch(`${base}/publish${query}`, { method: 'POST', body, headers });
   const text = await response.text();
@@ -605,6 +673,7 @@ for (const backend of suiteBackends()) {
           body: string | Buffer;
           id: string;
           contentType?: string;
+          headers?: Record<string, string>;
           check?: (e: StoredRow) => void;
         }[] = [
           // Joiners are part of words and emoji: a family emoji, a Persian word, in the source.
@@ -612,6 +681,30 @@ for (const backend of suiteBackends()) {
             body: JSON.stringify({ events: [event(topic, `joiner-${i}`, { source })] }),
             id: `joiner-${i}`,
             check: (e: StoredRow) => expect(e.source).toBe(source),
+          })),
+          // Compressed bodies, coding names in any case.
+          ...(
+            [
+              ['gzip', gzipSync],
+              ['x-gzip', gzipSync],
+              ['GZip', gzipSync],
+              ['deflate', deflateSync],
+              [' br ', brotliCompressSync],
+              ['identity', (b: Buffer) => b],
+            ] as const
+          ).map(([coding, encode], i) => ({
+            body: encode(
+              Buffer.from(
+                eventJson(
+                  '{"exact":12345678901234567890.5,"coding":' + JSON.stringify(coding) + '}',
+                )
+                  .replace('"bad-input"', JSON.stringify(topic))
+                  .replace('"event_id":"1"', `"event_id":"coded-${i}"`),
+              ),
+            ),
+            id: `coded-${i}`,
+            headers: { 'content-encoding': coding },
+            check: (e: StoredRow) => expect(e.payload.coding).toBe(coding),
           })),
           // Media types as RFC 9110 allows them: any case, parameters, quoted values, +json.
           ...[
@@ -670,7 +763,11 @@ for (const backend of suiteBackends()) {
           },
         ];
         for (const c of cases) {
-          const reply = await send(svc.url, { body: c.body, contentType: c.contentType });
+          const reply = await send(svc.url, {
+            body: c.body,
+            contentType: c.contentType,
+            headers: c.headers,
+          });
           expect(reply.status, `${c.id}: ${reply.text}`).toBe(200);
           accepted++;
         }
