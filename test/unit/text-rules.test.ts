@@ -65,3 +65,21 @@ describe('timestampProblem', () => {
     expect(timestampProblem('2016-12-31T23:59:59.999999Z')).toBeUndefined();
   });
 });
+
+describe('the schema keywords', () => {
+  it('refuse an empty timestamp (no minLength covers it) and leave empty names to minLength', async () => {
+    const { Ajv } = await import('ajv');
+    const { addTextKeywords } = await import('../../src/http/schemas/text-rules.js');
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addTextKeywords(ajv);
+    const timestamp = ajv.compile({ type: 'string', 'x-event-timestamp': true });
+    expect(timestamp('')).toBe(false);
+    expect(timestamp.errors?.[0]?.message).toBe(NOT_ISO_8601);
+    expect(timestamp('2024-05-01T12:00:00Z')).toBe(true);
+    const name = ajv.compile({ type: 'string', minLength: 1, 'x-name': true });
+    expect(name('')).toBe(false);
+    expect(name.errors?.map((e) => e.keyword)).toEqual(['minLength']);
+    expect(name('a\u0085')).toBe(false);
+    expect(name.errors?.[0]?.message).toContain('U+0085');
+  });
+});

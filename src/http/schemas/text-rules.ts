@@ -45,11 +45,18 @@ interface KeywordError {
   params: Record<string, unknown>;
 }
 
-/** A keyword that applies `problem` to strings (empty ones are minLength's to refuse). */
-function stringRule(keyword: string, problem: (text: string) => string | undefined) {
+/**
+ * A keyword that applies `problem` to strings. With `emptyIsMinLengths`, an empty string is left
+ * to the schema's minLength, which already says "must not be empty".
+ */
+function stringRule(
+  keyword: string,
+  problem: (text: string) => string | undefined,
+  emptyIsMinLengths: boolean,
+) {
   const validate = (schema: boolean, data: unknown): boolean => {
     validate.errors = [] as KeywordError[];
-    if (!schema || typeof data !== 'string' || data === '') return true;
+    if (!schema || typeof data !== 'string' || (emptyIsMinLengths && data === '')) return true;
     const reason = problem(data);
     if (reason === undefined) return true;
     validate.errors = [{ keyword, message: reason, params: {} }];
@@ -67,6 +74,6 @@ function stringRule(keyword: string, problem: (text: string) => string | undefin
 
 /** Adds `x-name` and `x-event-timestamp` to an Ajv instance. */
 export function addTextKeywords(ajv: Ajv): void {
-  ajv.addKeyword(stringRule('x-name', nameProblem));
-  ajv.addKeyword(stringRule('x-event-timestamp', timestampProblem));
+  ajv.addKeyword(stringRule('x-name', nameProblem, true));
+  ajv.addKeyword(stringRule('x-event-timestamp', timestampProblem, false));
 }
