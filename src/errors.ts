@@ -14,7 +14,11 @@ export const ERRORS = {
   AGG_ERR_VALIDATION: { status: 422, message: 'The request body does not match the schema' },
   AGG_ERR_INVALID_QUERY: { status: 422, message: 'The query string is invalid' },
   AGG_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
-  AGG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be application/json' },
+  AGG_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message:
+      'The body must be application/json or application/*+json (POST /publish also takes application/x-ndjson)',
+  },
   AGG_ERR_UNSUPPORTED_ENCODING: {
     status: 415,
     message: 'The Content-Encoding of the body is not supported',

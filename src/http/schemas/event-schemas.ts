@@ -86,12 +86,20 @@ export const errorSchema = {
   },
 } as const;
 
-export const publishBodySchema = {
+/** The envelope every publish body becomes (see publish-shapes.ts); the schema validated. */
+export const publishEnvelopeSchema = {
   type: 'object',
   required: ['events'],
   properties: {
     events: { type: 'array', minItems: 1, items: eventSchema },
   },
+} as const;
+
+/** What POST /publish accepts, as the API description shows it. */
+export const publishBodySchema = {
+  description:
+    'The envelope {"events": [Event, …]}, a bare Event, or a bare array of Events; as application/x-ndjson, one Event per line. Every shape is validated the same way; errors name the field in the shape sent (events[2].topic, [2].topic, topic, line 3: topic).',
+  anyOf: [publishEnvelopeSchema, eventSchema, { type: 'array', minItems: 1, items: eventSchema }],
 } as const;
 
 export const publishQuerySchema = {
