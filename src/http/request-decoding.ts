@@ -16,6 +16,9 @@ import { AggregatorError } from '../errors.js';
 /** The content codings a request body may have, as their registered names. */
 export const REQUEST_ENCODINGS = ['gzip', 'deflate', 'br', 'identity'] as const;
 
+/** Methods whose requests carry no body here. */
+const BODILESS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** Aliases RFC 9110 §8.4.1.3 asks recipients to treat as gzip. */
 const ALIASES: Readonly<Record<string, string>> = { 'x-gzip': 'gzip' };
 
@@ -40,6 +43,14 @@ export async function registerRequestDecoding(app: FastifyInstance): Promise<voi
     if (coding === undefined) return;
     const name = coding.trim().toLowerCase();
     request.headers['content-encoding'] = ALIASES[name] ?? name;
+  });
+  // A request to a route that takes no body is not decoded: a stray Content-Encoding on a GET
+  // (a health probe behind a proxy) must not get 415. Runs before the library's own onRoute hook.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (methods.every((m) => BODILESS.has(m.toUpperCase())) && route.decompress === undefined) {
+      route.decompress = false;
+    }
   });
   await app.register(compress, {
     globalCompression: false,

@@ -22,6 +22,7 @@ describe('request decoding', () => {
           (_request, body, done) => done(null, body),
         );
         scope.post('/v1/logs', async (request) => ({ text: (request.body as Buffer).toString() }));
+        scope.get('/probe', async () => ({ ok: true }));
       },
       { prefix: '' },
     );
@@ -73,5 +74,15 @@ describe('request decoding', () => {
       code: 'AGG_ERR_BAD_ENCODING',
       message: expect.stringContaining('not valid gzip') as string,
     });
+  });
+
+  it('leaves a request without a body alone, whatever its Content-Encoding says', async () => {
+    const reply = await app.inject({
+      method: 'GET',
+      url: '/probe',
+      headers: { 'content-encoding': 'gzip' },
+    });
+    expect(reply.statusCode).toBe(200);
+    expect(reply.json()).toEqual({ ok: true });
   });
 });
