@@ -5,7 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AggregatorError, type ErrorCode, type ErrorDetail } from '../errors.js';
+import { AggregatorError, isErrorCode, type ErrorCode, type ErrorDetail } from '../errors.js';
 
 interface AjvError {
   instancePath: string;
@@ -32,7 +32,7 @@ function reasonOf(error: AjvError): string {
     case 'format':
       return 'must be an ISO 8601 date and time, e.g. 2024-05-01T12:00:00Z (no offset means UTC)';
     case 'pattern':
-      return 'must not be blank or contain control characters';
+      return `must match the pattern ${String(error.params.pattern)}`;
     case 'minLength':
       return 'must not be empty';
     case 'maxLength':
@@ -125,6 +125,11 @@ const CLIENT_STATUSES: Readonly<Record<number, ErrorCode>> = {
  */
 export function toAggregatorError(error: FastifyError): AggregatorError {
   if (error instanceof AggregatorError) return error;
+  // A plugin's error carrying one of our codes (request decoding copies them onto zlib's error).
+  if (isErrorCode(error.code)) {
+    const { details } = error as { details?: readonly ErrorDetail[] };
+    return new AggregatorError(error.code, error.message, details ?? []);
+  }
   if (error.validation !== undefined) {
     const details = validationDetails(error.validation);
     const summary = details.map((d) => `${d.field} ${d.reason}`).join('; ');

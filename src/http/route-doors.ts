@@ -9,7 +9,11 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { ApiKey } from '../config.js';
 
 /** Routes the rate limit never counts: health checks must answer however busy a client is. */
-const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/health']);
+const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set([
+  '/health',
+  '/health/ready',
+  '/health/live',
+]);
 
 /** True for a route pattern (e.g. `/health`) the rate limit spares. */
 export function isRateLimitExempt(routeUrl: string | undefined): boolean {

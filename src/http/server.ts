@@ -24,6 +24,7 @@ import { registerAuth } from './auth.js';
 import { sendError, sendFrameworkError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { describeDoors, isRateLimitExempt, securitySchemes } from './route-doors.js';
+import { registerRequestDecoding } from './request-decoding.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerDedupRoutes } from './routes/dedup.js';
@@ -33,6 +34,7 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerStreamRoutes } from './routes/stream.js';
+import { addTextKeywords } from './schemas/text-rules.js';
 import { errorSchema, storedEventSchema } from './schemas/event-schemas.js';
 
 const packageJson = JSON.parse(
@@ -52,6 +54,7 @@ function validators() {
       type: 'string',
       validate: isValidTimestamp,
     });
+    addTextKeywords(ajv);
   }
   return { body, query };
 }
@@ -81,6 +84,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   app.addSchema(errorSchema);
   app.addSchema(storedEventSchema);
   registerJsonBodyParser(app);
+  await registerRequestDecoding(app);
 
   await app.register(swagger, {
     openapi: {
