@@ -30,6 +30,10 @@ export const ERRORS = {
     message: 'A duplicate differs from the stored copy of its event',
   },
   AGG_ERR_NOT_FOUND: { status: 404, message: 'Route not found' },
+  AGG_ERR_BAD_PROTOBUF: {
+    status: 400,
+    message: 'The request body is not a valid message of the protocol',
+  },
   AGG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -84,7 +84,8 @@ function legacyDetail(details: readonly ErrorDetail[], part: string) {
   }));
 }
 
-function toAggregatorError(error: FastifyError): AggregatorError {
+/** Any error reaching Fastify as the registry error it is answered with. */
+export function toAggregatorError(error: FastifyError): AggregatorError {
   if (error instanceof AggregatorError) return error;
   if (error.validation !== undefined) {
     const details = validationDetails(error.validation);

@@ -29,6 +29,7 @@ import { registerDedupRoutes } from './routes/dedup.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerOtlpRoutes } from './routes/otlp.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerStreamRoutes } from './routes/stream.js';
@@ -88,6 +89,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
         { name: 'events', description: 'Publish and read events' },
         { name: 'stats', description: 'Counters' },
         { name: 'operations', description: 'Health and queue' },
+        { name: 'shippers', description: 'Standard log shippers (docs/shippers.md)' },
       ],
     },
   });
@@ -172,6 +174,8 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerStreamRoutes(app, ctx);
   registerDedupRoutes(app, ctx);
   registerDashboardRoutes(app);
+  // Shipper protocols, each in a scope of its own with its own body parsers and error shape.
+  await registerOtlpRoutes(app, ctx);
   await app.ready();
   return app;
 }
