@@ -26,6 +26,7 @@ import { registerJsonBodyParser } from './json-body.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerDedupRoutes } from './routes/dedup.js';
+import { registerEsBulkRoutes } from './routes/es-bulk.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
@@ -176,6 +177,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerDashboardRoutes(app);
   // Shipper protocols, each in a scope of its own with its own body parsers and error shape.
   await registerOtlpRoutes(app, ctx);
+  await registerEsBulkRoutes(app, ctx);
   await app.ready();
   return app;
 }
