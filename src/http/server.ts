@@ -29,6 +29,7 @@ import { registerDedupRoutes } from './routes/dedup.js';
 import { registerEsBulkRoutes } from './routes/es-bulk.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerLokiRoutes } from './routes/loki.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerOtlpRoutes } from './routes/otlp.js';
 import { registerPublishRoutes } from './routes/publish.js';
@@ -178,6 +179,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   // Shipper protocols, each in a scope of its own with its own body parsers and error shape.
   await registerOtlpRoutes(app, ctx);
   await registerEsBulkRoutes(app, ctx);
+  await registerLokiRoutes(app, ctx);
   await app.ready();
   return app;
 }
