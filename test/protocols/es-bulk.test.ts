@@ -54,6 +54,8 @@ for (const backend of suiteBackends()) {
         expect(info.version.number).toMatch(/^8\./);
         const raw = await fetch(`${svc.url}/es/`);
         expect(raw.headers.get('x-elastic-product')).toBe('Elasticsearch');
+        const license = await client.license.get();
+        expect(license.license).toMatchObject({ status: 'active', type: 'basic' });
       });
 
       it('stores what the bulk helper sends, and its retry only as duplicates', async () => {

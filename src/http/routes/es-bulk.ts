@@ -132,6 +132,33 @@ export async function registerEsBulkRoutes(app: FastifyInstance, ctx: AppContext
         async () => clusterInfo,
       );
 
+      // Beats and Logstash read the licence before they write; a basic one is what they accept.
+      const license = {
+        license: {
+          status: 'active',
+          uid: '00000000-0000-0000-0000-000000000000',
+          type: 'basic',
+          issue_date: '2024-01-01T00:00:00.000Z',
+          issue_date_in_millis: 1704067200000,
+          max_nodes: 1000,
+          max_resource_units: null,
+          issued_to: 'log-aggregator',
+          issuer: 'elasticsearch',
+          start_date_in_millis: -1,
+        },
+      };
+      scope.get(
+        '/_license',
+        {
+          schema: {
+            summary: 'Elasticsearch licence information (for shippers)',
+            description: 'A basic licence, which Beats and Logstash check before writing.',
+            tags: ['shippers'],
+          },
+        },
+        async () => license,
+      );
+
       const bulkSchema = {
         summary: 'Elasticsearch bulk API',
         description:
