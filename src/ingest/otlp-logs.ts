@@ -106,6 +106,21 @@ const logsV1 = (
   }
 ).opentelemetry.proto.collector.logs.v1;
 
+/**
+ * Encodes an ExportLogsServiceRequest given as a plain object (OTLP/JSON field names, 64-bit
+ * integers as decimal strings): protobuf bytes, or the OTLP/JSON text. For clients of this
+ * service that have no OpenTelemetry SDK at hand, such as the benchmark.
+ */
+export function encodeOtlpRequest(
+  request: Record<string, unknown>,
+  json: boolean,
+): Buffer | string {
+  const type = logsV1.ExportLogsServiceRequest;
+  const message = type.fromObject(request);
+  if (json) return JSON.stringify(type.toObject(message, { longs: String, enums: Number }));
+  return Buffer.from(type.encode(message).finish());
+}
+
 /** One record of a request: its mapped event, or why it cannot become one. */
 export type MappedRecord =
   | { readonly ok: true; readonly event: MappedEvent }
