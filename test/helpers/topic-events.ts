@@ -10,3 +10,21 @@ export async function topicEvents(base: string, topic: string): Promise<StoredEv
   if (reply.status !== 200) throw new Error(`GET /events answered ${reply.status}`);
   return reply.body;
 }
+
+/** Per-source counts of a topic, through GET /topics/{topic}/dedup. */
+export async function sourceCounts(
+  base: string,
+  topic: string,
+): Promise<{ source: string; events: number; unique: number; duplicates: number }[]> {
+  const reply = await request<{
+    sources: { source: string; events: number; unique: number; duplicates: number }[];
+  }>(`${base}/topics/${encodeURIComponent(topic)}/dedup`);
+  if (reply.status !== 200) throw new Error(`GET /topics/…/dedup answered ${reply.status}`);
+  return reply.body.sources;
+}
+
+/** Whether GET /stats/verify finds the counting equations hold. */
+export async function verifiedConsistent(base: string): Promise<boolean> {
+  const reply = await request<{ consistent: boolean }>(`${base}/stats/verify`);
+  return reply.body.consistent;
+}

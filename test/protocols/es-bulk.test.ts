@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodeBulk } from '../../src/ingest/es-bulk.js';
 import { request, stats, waitForDrain } from '../helpers/http.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
-import { topicEvents } from '../helpers/topic-events.js';
+import { sourceCounts, topicEvents, verifiedConsistent } from '../helpers/topic-events.js';
 
 describe('Elasticsearch bulk decoding', () => {
   it('keeps each document as the exact text that arrived', () => {
@@ -90,6 +90,13 @@ for (const backend of suiteBackends()) {
         expect(bySource.three?.payload).toEqual(docs[2]);
         expect(bySource.four?.event_id).toBe('given');
         expect(Date.parse(bySource.three?.timestamp ?? '')).toBe(1714564802000);
+        const perSource = await sourceCounts(svc.url, index);
+        expect(perSource.find((p) => p.source === 'web-1')).toMatchObject({
+          events: 2,
+          unique: 1,
+          duplicates: 1,
+        });
+        expect(await verifiedConsistent(svc.url)).toBe(true);
       });
 
       it('answers created, then noop for a duplicate, item by item', async () => {

@@ -16,7 +16,7 @@ import LokiTransport from 'winston-loki';
 import { parseLabels } from '../../src/ingest/loki-push.js';
 import { request, stats, waitForDrain } from '../helpers/http.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
-import { topicEvents } from '../helpers/topic-events.js';
+import { sourceCounts, topicEvents, verifiedConsistent } from '../helpers/topic-events.js';
 
 interface LokiPayload {
   line: string;
@@ -120,6 +120,10 @@ for (const backend of suiteBackends()) {
           expect(payload.labels).toMatchObject({ topic, hostname: 'pino-host', level: 'info' });
           expect(payload.timestamp_ns).toBe(`${timeMs}000000`);
         }
+        expect(await sourceCounts(svc.url, topic)).toMatchObject([
+          { source: 'pino-host', events: 6, unique: 3, duplicates: 3 },
+        ]);
+        expect(await verifiedConsistent(svc.url)).toBe(true);
         const one = rows.find((r) => (r.payload as unknown as LokiPayload).line.includes('"one"'));
         expect((one?.payload as unknown as LokiPayload).structured_metadata).toEqual({
           trace_id: 'abc',

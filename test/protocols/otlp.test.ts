@@ -19,7 +19,7 @@ import {
 } from '@opentelemetry/sdk-logs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { request, stats, waitForDrain } from '../helpers/http.js';
-import { topicEvents } from '../helpers/topic-events.js';
+import { sourceCounts, topicEvents, verifiedConsistent } from '../helpers/topic-events.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
 
 /** Log records made by the SDK's own logger, for a service named `service`. */
@@ -94,6 +94,10 @@ for (const backend of suiteBackends()) {
           expect(s.received).toBe(s.unique_processed + s.duplicate_dropped);
           const rows = await topicEvents(svc.url, service);
           expect(rows).toHaveLength(3);
+          expect(await sourceCounts(svc.url, service)).toMatchObject([
+            { source: 'otlp-host', events: 6, unique: 3, duplicates: 3 },
+          ]);
+          expect(await verifiedConsistent(svc.url)).toBe(true);
           for (const row of rows) expect(row.source).toBe('otlp-host');
           const byUid = rows.find((r) => r.event_id === `uid-${service}`);
           expect(byUid?.payload).toMatchObject({
