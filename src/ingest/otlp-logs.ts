@@ -231,6 +231,11 @@ function jsonDouble(value: number): number | string {
   return Number.isFinite(value) ? value : String(value);
 }
 
+/**
+ * `depth` is the JSON nesting level of the value made (an array or object inside the payload's
+ * members counts one per level); past MAX_JSON_DEPTH the record is refused before deeper
+ * recursion, and checkEvent judges the exact depth of the whole event.
+ */
 function anyValueToJson(value: AnyValue | null | undefined, depth: number): unknown {
   if (value === null || value === undefined) return null;
   if (depth > MAX_JSON_DEPTH) {
@@ -250,7 +255,7 @@ function anyValueToJson(value: AnyValue | null | undefined, depth: number): unkn
     case 'arrayValue':
       return (value.arrayValue?.values ?? []).map((v) => anyValueToJson(v, depth + 1));
     case 'kvlistValue':
-      return keyValuesToJson(value.kvlistValue?.values, depth + 1);
+      return keyValuesToJson(value.kvlistValue?.values, depth);
     case undefined:
       return null;
     default: {

@@ -137,6 +137,9 @@ for (const backend of suiteBackends()) {
             { '@timestamp': '2024-05-01T12:00:00Z', message: 'has \u0000 NUL' },
             { create: { _index: index, _id: 'y'.repeat(300) } },
             { '@timestamp': '2024-05-01T12:00:00Z', message: 'id too long' },
+            { create: { _index: index } },
+            // The client passes a string line as it is: a number no 64-bit float can hold.
+            '{"@timestamp":"2024-05-01T12:00:00Z","message":"huge","n":1e400}',
             { create: { _index: 'bad\nindex' } },
             { '@timestamp': '2024-05-01T12:00:00Z', message: 'bad index' },
             { create: { _index: index } },
@@ -145,12 +148,15 @@ for (const backend of suiteBackends()) {
         });
         expect(reply.errors).toBe(true);
         const answers = reply.items.map((i) => Object.values(i)[0]);
-        expect(answers.map((a) => a?.status)).toEqual([201, 400, 400, 400, 400, 400, 400, 201]);
+        expect(answers.map((a) => a?.status)).toEqual([
+          201, 400, 400, 400, 400, 400, 400, 400, 201,
+        ]);
         expect(answers[1]?.error?.reason).toMatch(/append-only/);
         expect(answers[3]?.error?.reason).toMatch(/@timestamp/);
         expect(answers[4]?.error?.reason).toMatch(/NUL/);
         expect(answers[5]?.error?.reason).toMatch(/event_id must be at most 255/);
-        expect(answers[6]?.error?.reason).toMatch(/topic/);
+        expect(answers[6]?.error?.reason).toMatch(/the number 1e400 is too large/);
+        expect(answers[7]?.error?.reason).toMatch(/topic/);
         const rows = await topicEvents(svc.url, index);
         expect(rows.map((r) => (r.payload as { message: string }).message).sort()).toEqual([
           'kept 1',

@@ -137,6 +137,9 @@ for (const backend of suiteBackends()) {
           logger.emit({ body: 'has a \u0000 NUL' });
           logger.emit({ body: 'good two' });
           logger.emit({ body: 'id too long', attributes: { 'log.record.uid': 'x'.repeat(300) } });
+          let deep: Record<string, unknown> = { end: true };
+          for (let i = 0; i < 70; i++) deep = { deeper: deep };
+          logger.emit({ body: deep as never });
         });
         const proto = await fetch(`${svc.url}/v1/logs`, {
           method: 'POST',
@@ -148,11 +151,12 @@ for (const backend of suiteBackends()) {
         const answer = ProtobufLogsSerializer.deserializeResponse(
           new Uint8Array(await proto.arrayBuffer()),
         );
-        expect(Number(answer.partialSuccess?.rejectedLogRecords)).toBe(2);
+        expect(Number(answer.partialSuccess?.rejectedLogRecords)).toBe(3);
         expect(answer.partialSuccess?.errorMessage).toMatch(/log record 1: .*NUL/);
         expect(answer.partialSuccess?.errorMessage).toMatch(
           /log record 3: event_id must be at most 255/,
         );
+        expect(answer.partialSuccess?.errorMessage).toMatch(/log record 4: .*nested more than 64/);
 
         const json = await request<{
           partialSuccess: { rejectedLogRecords: string; errorMessage: string };
@@ -162,7 +166,7 @@ for (const backend of suiteBackends()) {
           rawBody: new TextDecoder().decode(JsonLogsSerializer.serializeRequest(records)),
         });
         expect(json.status).toBe(200);
-        expect(json.body.partialSuccess.rejectedLogRecords).toBe('2');
+        expect(json.body.partialSuccess.rejectedLogRecords).toBe('3');
 
         const s = await waitForDrain(svc.url, 4);
         expect(s).toMatchObject({ received: 4, unique_processed: 2, duplicate_dropped: 2 });
