@@ -162,9 +162,8 @@ function hexIdsToBase64(request: unknown): void {
           const hex = fields[name];
           if (hex === undefined || hex === null) continue;
           if (typeof hex !== 'string' || !HEX_ID.test(hex)) {
-            throw badRequest(
-              `logRecords[].${name} must be a hex string, got ${JSON.stringify(hex)}`,
-            );
+            const shown = JSON.stringify(hex).slice(0, 40);
+            throw badRequest(`logRecords[].${name} must be a hex string, got ${shown}`);
           }
           fields[name] = Buffer.from(hex, 'hex').toString('base64');
         }
