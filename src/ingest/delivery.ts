@@ -10,6 +10,12 @@ import type { AppContext } from '../http/app-context.js';
 import type { AcceptedBatch } from '../log-event.js';
 import type { EventOutcome } from '../store/store.js';
 
+/**
+ * Response header of the queued shipper routes: the ids of the queue messages the request became
+ * (comma-separated), for GET /publish/receipts/{id}.
+ */
+export const MESSAGE_ID_HEADER = 'x-message-id';
+
 /** The envelope the queue and the store read, from events' JSON texts. */
 export function envelopeOf(eventJsons: readonly string[]): AcceptedBatch {
   return { body: `{"events":[${eventJsons.join(',')}]}`, eventCount: eventJsons.length };
@@ -18,16 +24,22 @@ export function envelopeOf(eventJsons: readonly string[]): AcceptedBatch {
 /**
  * Queues the events durably: one message, or one per MAX_EVENTS_PER_REQUEST events when a
  * shipper's batch is larger (its retry after a partial failure only repeats duplicates).
- * Resolves once every message would survive a crash; rejects with the queue's error
- * (AGG_ERR_QUEUE_FULL, AGG_ERR_QUEUE_UNAVAILABLE: 503 with Retry-After).
+ * Resolves with the message ids (for GET /publish/receipts/{id}) once every message would survive
+ * a crash; rejects with the queue's error (AGG_ERR_QUEUE_FULL, AGG_ERR_QUEUE_UNAVAILABLE: 503
+ * with Retry-After).
  */
-export async function enqueueEvents(ctx: AppContext, eventJsons: readonly string[]): Promise<void> {
+export async function enqueueEvents(
+  ctx: AppContext,
+  eventJsons: readonly string[],
+): Promise<string[]> {
   const size = ctx.config.maxEventsPerRequest;
+  const ids: string[] = [];
   for (let start = 0; start < eventJsons.length; start += size) {
     const batch = envelopeOf(eventJsons.slice(start, start + size));
-    await ctx.queue.enqueue(batch);
+    ids.push(await ctx.queue.enqueue(batch));
     ctx.metrics.eventsAccepted.inc(batch.eventCount);
   }
+  return ids;
 }
 
 /** Counter shard of these atomic applies: the upper half, as atomic publishes use. */

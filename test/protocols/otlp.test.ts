@@ -170,6 +170,12 @@ for (const backend of suiteBackends()) {
 
         const s = await waitForDrain(svc.url, 4);
         expect(s).toMatchObject({ received: 4, unique_processed: 2, duplicate_dropped: 2 });
+        // The queued message's receipt, by the id in the answer's header.
+        const messageId = proto.headers.get('x-message-id') ?? '';
+        const receipt = await request<{ status: string; stored: number }>(
+          `${svc.url}/publish/receipts/${encodeURIComponent(messageId)}`,
+        );
+        expect(receipt.body).toMatchObject({ status: 'applied', stored: 2 });
         expect(await svc.service.store.countEvents(service)).toBe(2);
       });
 

@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
-import { enqueueEvents } from '../../ingest/delivery.js';
+import { MESSAGE_ID_HEADER, enqueueEvents } from '../../ingest/delivery.js';
 import { checkEvent } from '../../ingest/event-validation.js';
 import { decodeLokiJson, decodeLokiProtobuf } from '../../ingest/loki-push.js';
 import type { AppContext } from '../app-context.js';
@@ -76,7 +76,10 @@ export async function registerLokiRoutes(app: FastifyInstance, ctx: AppContext):
             if (reasons.length < MAX_REASONS) reasons.push(`entry ${index}: ${checked.reason}`);
           }
         });
-        if (accepted.length > 0) await enqueueEvents(ctx, accepted);
+        if (accepted.length > 0) {
+          // The protocol's answer has no room for it: the queue message ids, for the receipts.
+          void reply.header(MESSAGE_ID_HEADER, (await enqueueEvents(ctx, accepted)).join(','));
+        }
         if (refused === 0) return reply.status(204).send();
         const more = refused > reasons.length ? `; and ${refused - reasons.length} more` : '';
         return reply

@@ -9,7 +9,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { checkEvent } from '../../ingest/event-validation.js';
-import { enqueueEvents } from '../../ingest/delivery.js';
+import { MESSAGE_ID_HEADER, enqueueEvents } from '../../ingest/delivery.js';
 import {
   decodeOtlpJson,
   decodeOtlpProtobuf,
@@ -97,7 +97,10 @@ export async function registerOtlpRoutes(app: FastifyInstance, ctx: AppContext):
               reasons.push(`log record ${index}: ${checked.reason}`);
           }
         });
-        if (accepted.length > 0) await enqueueEvents(ctx, accepted);
+        if (accepted.length > 0) {
+          // The protocol's answer has no room for it: the queue message ids, for the receipts.
+          void reply.header(MESSAGE_ID_HEADER, (await enqueueEvents(ctx, accepted)).join(','));
+        }
         const more = rejected > reasons.length ? `; and ${rejected - reasons.length} more` : '';
         const partial =
           rejected === 0 ? undefined : { rejected, errorMessage: `${reasons.join('; ')}${more}` };
