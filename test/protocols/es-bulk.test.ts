@@ -123,6 +123,19 @@ for (const backend of suiteBackends()) {
         expect(await svc.service.store.countEvents(index)).toBe(2);
       });
 
+      it('takes a gzip-compressed bulk (Content-Encoding is decoded before the parsers)', async () => {
+        const gzipClient = new Client({ node: `${svc.url}/es`, compression: true });
+        try {
+          const reply = await gzipClient.bulk({
+            operations: [{ create: { _index: index } }, { '@timestamp': '2024-05-01T12:00:00Z' }],
+          });
+          expect(reply.items[0]?.create?.status).toBe(201);
+        } finally {
+          await gzipClient.close();
+        }
+        expect(await svc.service.store.countEvents(index)).toBe(1);
+      });
+
       it('refuses bad items and update/delete alone, and stores the rest', async () => {
         const reply = await client.bulk({
           operations: [
