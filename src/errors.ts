@@ -44,6 +44,10 @@ export const ERRORS = {
   AGG_ERR_NOT_FOUND: { status: 404, message: 'Route not found' },
   AGG_ERR_PRECONDITION_FAILED: { status: 412, message: 'A precondition of the request failed' },
   AGG_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
+  AGG_ERR_BAD_PROTOBUF: {
+    status: 400,
+    message: 'The request body is not a valid message of the protocol',
+  },
   AGG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -28,9 +28,12 @@ import { registerRequestDecoding } from './request-decoding.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerDedupRoutes } from './routes/dedup.js';
+import { registerEsBulkRoutes } from './routes/es-bulk.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerLokiRoutes } from './routes/loki.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerOtlpRoutes } from './routes/otlp.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerStreamRoutes } from './routes/stream.js';
@@ -99,6 +102,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
         { name: 'events', description: 'Publish and read events' },
         { name: 'stats', description: 'Counters' },
         { name: 'operations', description: 'Health and queue' },
+        { name: 'shippers', description: 'Standard log shippers (docs/shippers.md)' },
       ],
     },
   });
@@ -184,6 +188,10 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerStreamRoutes(app, ctx);
   registerDedupRoutes(app, ctx);
   registerDashboardRoutes(app);
+  // Shipper protocols, each in a scope of its own with its own body parsers and error shape.
+  await registerOtlpRoutes(app, ctx);
+  await registerEsBulkRoutes(app, ctx);
+  await registerLokiRoutes(app, ctx);
   await app.ready();
   return app;
 }
