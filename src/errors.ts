@@ -14,7 +14,19 @@ export const ERRORS = {
   AGG_ERR_VALIDATION: { status: 422, message: 'The request body does not match the schema' },
   AGG_ERR_INVALID_QUERY: { status: 422, message: 'The query string is invalid' },
   AGG_ERR_BAD_JSON: { status: 400, message: 'The request body is not valid JSON' },
-  AGG_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The body must be application/json' },
+  AGG_ERR_BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  AGG_ERR_BAD_URL: { status: 400, message: 'The request path is not valid percent-encoding' },
+  AGG_ERR_PATH_TOO_LONG: { status: 414, message: 'A path segment is too long' },
+  AGG_ERR_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message:
+      'The body must be application/json or application/*+json (POST /publish also takes application/x-ndjson)',
+  },
+  AGG_ERR_UNSUPPORTED_ENCODING: {
+    status: 415,
+    message: 'The Content-Encoding of the body is not supported',
+  },
+  AGG_ERR_BAD_ENCODING: { status: 400, message: 'The body is not valid in its Content-Encoding' },
   AGG_ERR_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large' },
   AGG_ERR_TOO_MANY_EVENTS: { status: 413, message: 'Too many events in one request' },
   AGG_ERR_UNAUTHORIZED: { status: 401, message: 'A valid API key is required' },
@@ -30,10 +42,21 @@ export const ERRORS = {
     message: 'A duplicate differs from the stored copy of its event',
   },
   AGG_ERR_NOT_FOUND: { status: 404, message: 'Route not found' },
+  AGG_ERR_PRECONDITION_FAILED: { status: 412, message: 'A precondition of the request failed' },
+  AGG_ERR_RANGE_NOT_SATISFIABLE: { status: 416, message: 'The requested range is not satisfiable' },
+  AGG_ERR_BAD_PROTOBUF: {
+    status: 400,
+    message: 'The request body is not a valid message of the protocol',
+  },
   AGG_ERR_INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** True for a registry code (e.g. one a plugin copied onto its own error). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
 
 /** An error the HTTP layer can answer with as it is. */
 export class AggregatorError extends Error {

@@ -6,7 +6,12 @@
  *   IPC channel when scraped, and they are added up (`AggregatorRegistry.aggregate`);
  * - of the whole deployment: the event counters, dead letters and queue depth, read at scrape time
  *   from the same rows and keys as `/stats` and `/queue/stats`, so every API process reports the
- *   same exact totals and they always equal `/stats`.
+ *   same exact totals and they always equal `/stats` (the duplicates: its `duplicate_dropped +
+ *   rejected`).
+ *
+ * A Prometheus `_total` never decreases (a decrease reads as a restart and spoils `rate()`), so
+ * only what only grows is exported as one: a figure that can go down (dead letters, which an
+ * operator deletes) is a gauge, and the duplicates count those later refused as well (below).
  */
 import {
   AggregatorRegistry,
@@ -80,7 +85,7 @@ export class DeploymentMetrics {
   );
   private readonly duplicate = this.counter(
     'aggregator_events_duplicate_total',
-    'Events dropped as duplicates of a stored one (= /stats duplicate_dropped)',
+    'Events repeating a stored (topic, event_id), dropped or refused (= /stats duplicate_dropped + rejected)',
   );
   private readonly conflicting = this.counter(
     'aggregator_events_conflicting_duplicate_total',
@@ -94,10 +99,11 @@ export class DeploymentMetrics {
     'aggregator_events_expired_total',
     'Stored events deleted by retention (RETENTION_DAYS)',
   );
-  private readonly deadLetters = this.counter(
-    'aggregator_dead_letters_total',
-    'Queue messages the database refused, parked in the dead_letters table',
-  );
+  private readonly deadLetters = new Gauge({
+    name: 'aggregator_dead_letters',
+    help: 'Queue messages the database refused, parked in the dead_letters table (deleting one lowers it)',
+    registers: [this.registry],
+  });
   private readonly queueDepth = new Gauge({
     name: 'aggregator_queue_depth',
     help: 'Events accepted but not yet applied (= /queue/stats queue_size)',
@@ -137,11 +143,13 @@ export class DeploymentMetrics {
       const [counters, deadLetters] = store.value;
       set(this.received, counters.received);
       set(this.unique, counters.uniqueProcessed);
-      set(this.duplicate, counters.duplicateDropped);
+      // A duplicate found to conflict only after it was dropped moves from /stats
+      // duplicate_dropped to rejected: each alone may go down, their sum never does.
+      set(this.duplicate, counters.duplicateDropped + counters.rejected);
       set(this.expired, counters.expired);
       set(this.conflicting, counters.conflictingDuplicates);
       set(this.rejected, counters.rejected);
-      set(this.deadLetters, deadLetters);
+      this.deadLetters.set(deadLetters);
     }
     this.up.set({ backend: 'store' }, store.status === 'fulfilled' ? 1 : 0);
     if (queue.status === 'fulfilled') {

@@ -31,4 +31,7 @@ export function uptimeSeconds(ctx: Pick<AppContext, 'startedAt'>): number {
  * The context a route receives: the service's context with only the part of the store the route
  * uses (a Store part from store.ts, or several joined with `&`).
  */
-export type RouteContext<S> = Omit<AppContext, 'store'> & { readonly store: S };
+export type RouteContext<S> = StorelessRouteContext & { readonly store: S };
+
+/** The context of a route (or helper) that needs nothing of the store. */
+export type StorelessRouteContext = Omit<AppContext, 'store'>;

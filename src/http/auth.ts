@@ -78,12 +78,3 @@ export function registerAuth(app: FastifyInstance, keys: readonly ApiKey[]): voi
     }
   });
 }
-
-/** OpenAPI: the two ways a key may be sent (used only when API_KEYS is set). */
-export const securitySchemes = {
-  bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <key>' },
-  apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-} as const;
-
-/** OpenAPI `security` of a route that needs a key when API_KEYS is set. */
-export const keyRequired: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }];

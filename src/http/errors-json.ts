@@ -5,7 +5,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AggregatorError, type ErrorDetail } from '../errors.js';
+import { AggregatorError, isErrorCode, type ErrorCode, type ErrorDetail } from '../errors.js';
 
 interface AjvError {
   instancePath: string;
@@ -32,7 +32,7 @@ function reasonOf(error: AjvError): string {
     case 'format':
       return 'must be an ISO 8601 date and time, e.g. 2024-05-01T12:00:00Z (no offset means UTC)';
     case 'pattern':
-      return 'must not be blank or contain control characters';
+      return `must match the pattern ${String(error.params.pattern)}`;
     case 'minLength':
       return 'must not be empty';
     case 'maxLength':
@@ -84,51 +84,81 @@ function legacyDetail(details: readonly ErrorDetail[], part: string) {
   }));
 }
 
-function toAggregatorError(error: FastifyError): AggregatorError {
+/**
+ * Fastify's own request-time errors, by their FST_ERR_* code (fastify/lib/errors.js). Each keeps
+ * the status Fastify gives it; a unit test checks every one.
+ */
+const FRAMEWORK_CODES: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'AGG_ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'AGG_ERR_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'AGG_ERR_BAD_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'AGG_ERR_BAD_REQUEST',
+  FST_ERR_ROUTE_MISSING_CONTENT: 'AGG_ERR_BAD_REQUEST',
+  FST_ERR_ROUTE_MISSING_CONTENT_TYPE: 'AGG_ERR_BAD_REQUEST',
+  FST_ERR_INVALID_URL: 'AGG_ERR_BAD_URL',
+  FST_ERR_BAD_URL: 'AGG_ERR_BAD_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'AGG_ERR_PATH_TOO_LONG',
+  FST_ERR_NOT_FOUND: 'AGG_ERR_NOT_FOUND',
+};
+
+/**
+ * Client errors raised by plugins without a code of ours, by HTTP status: @fastify/static (through
+ * @fastify/send) answers 400, 403, 412 and 416; @fastify/rate-limit 429.
+ */
+const CLIENT_STATUSES: Readonly<Record<number, ErrorCode>> = {
+  400: 'AGG_ERR_BAD_REQUEST',
+  403: 'AGG_ERR_FORBIDDEN',
+  404: 'AGG_ERR_NOT_FOUND',
+  412: 'AGG_ERR_PRECONDITION_FAILED',
+  413: 'AGG_ERR_BODY_TOO_LARGE',
+  414: 'AGG_ERR_PATH_TOO_LONG',
+  415: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+  416: 'AGG_ERR_RANGE_NOT_SATISFIABLE',
+  429: 'AGG_ERR_RATE_LIMITED',
+};
+
+/**
+ * The registry error an error reaching Fastify answers as. Ours pass as they are; schema
+ * validation becomes 422 with details; Fastify's codes and plugins' client statuses keep their
+ * status; anything else is a 500 whose cause goes to the log.
+ */
+export function toAggregatorError(error: FastifyError): AggregatorError {
   if (error instanceof AggregatorError) return error;
+  // A plugin's error carrying one of our codes (request decoding copies them onto zlib's error).
+  if (isErrorCode(error.code)) {
+    const { details } = error as { details?: readonly ErrorDetail[] };
+    return new AggregatorError(error.code, error.message, details ?? []);
+  }
   if (error.validation !== undefined) {
     const details = validationDetails(error.validation);
-    if (error.validationContext === 'body') {
-      const summary = details.map((d) => `${d.field} ${d.reason}`).join('; ');
-      return new AggregatorError('AGG_ERR_VALIDATION', summary, details);
-    }
-    return new AggregatorError(
-      'AGG_ERR_INVALID_QUERY',
-      details.map((d) => `${d.field} ${d.reason}`).join('; '),
-      details,
-    );
+    const summary = details.map((d) => `${d.field} ${d.reason}`).join('; ');
+    return error.validationContext === 'body'
+      ? new AggregatorError('AGG_ERR_VALIDATION', summary, details)
+      : new AggregatorError('AGG_ERR_INVALID_QUERY', summary, details);
   }
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new AggregatorError('AGG_ERR_BODY_TOO_LARGE', error.message);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new AggregatorError('AGG_ERR_UNSUPPORTED_MEDIA_TYPE');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new AggregatorError('AGG_ERR_BAD_JSON', error.message);
-    default:
-      break;
+  const framework = typeof error.code === 'string' ? FRAMEWORK_CODES[error.code] : undefined;
+  if (framework !== undefined) {
+    // Fastify's "Unsupported Media Type [text/plain]" says no remedy; ours names the type to send.
+    const message = framework === 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE' ? undefined : error.message;
+    return new AggregatorError(framework, message);
   }
-  if (error instanceof SyntaxError || error.statusCode === 400) {
-    return new AggregatorError('AGG_ERR_BAD_JSON', error.message);
-  }
-  // Client errors raised by plugins (a static file plugin's 403 or 404) stay client errors.
-  if (error.statusCode === 403) return new AggregatorError('AGG_ERR_FORBIDDEN', error.message);
-  if (error.statusCode === 404) return new AggregatorError('AGG_ERR_NOT_FOUND', error.message);
+  // A body parser's own syntax error (no Fastify code): the body is not JSON.
+  if (error instanceof SyntaxError) return new AggregatorError('AGG_ERR_BAD_JSON', error.message);
+  const status = error.statusCode ?? (error as { status?: number }).status;
+  const client = status === undefined ? undefined : CLIENT_STATUSES[status];
+  if (client !== undefined) return new AggregatorError(client, error.message);
   return new AggregatorError('AGG_ERR_INTERNAL', undefined, [], { cause: error });
 }
 
-export function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+/** Logs what deserves it and gives the status and body to answer `error` with. */
+function answerFor(error: FastifyError, request: FastifyRequest) {
   const mapped = toAggregatorError(error);
   if (mapped.statusCode === 503) {
     // Expected under load or during an outage: one short line, no stack.
     request.log.warn({ code: mapped.code }, mapped.message);
   } else if (mapped.statusCode >= 500) {
     request.log.error({ err: mapped.cause ?? error, code: mapped.code }, mapped.message);
-  }
-  if (mapped.retryAfterSeconds !== undefined) {
-    void reply.header('retry-after', String(mapped.retryAfterSeconds));
   }
   const body: Record<string, unknown> = {
     statusCode: mapped.statusCode,
@@ -138,5 +168,37 @@ export function sendError(error: FastifyError, request: FastifyRequest, reply: F
     details: mapped.details,
   };
   if (mapped.code === 'AGG_ERR_VALIDATION') body.detail = legacyDetail(mapped.details, 'body');
+  return { mapped, body };
+}
+
+/** The error handler of every route and of the not-found handler. */
+export function sendError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const { mapped, body } = answerFor(error, request);
+  // A plugin's client error may name headers its answer needs (a 416 its Content-Range), as
+  // Fastify's default handler would send them.
+  const headers = (error as { headers?: Record<string, string> }).headers;
+  if (mapped.statusCode < 500 && headers !== undefined) void reply.headers(headers);
+  if (mapped.retryAfterSeconds !== undefined) {
+    void reply.header('retry-after', String(mapped.retryAfterSeconds));
+  }
   return reply.status(mapped.statusCode).send(body);
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised while routing, before any route exists for the
+ * request (a path that is not valid percent-encoding, a path parameter over the router's length
+ * limit). No route means no hook and no serializer, so the body is written here, with the request
+ * id the hooks would have added.
+ */
+export function sendFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const { mapped, body } = answerFor(error, request);
+  void reply
+    .status(mapped.statusCode)
+    .header('x-request-id', request.id)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(body));
 }

@@ -7,9 +7,10 @@
  * at the door, never queued. Only flagged bodies are walked, which keeps the common path cheap.
  */
 import { isUtf8 } from 'node:buffer';
-import type { FastifyBodyParser, FastifyInstance } from 'fastify';
+import type { FastifyBodyParser, FastifyInstance, FastifyRequest } from 'fastify';
 import { AggregatorError, type ErrorDetail } from '../errors.js';
 import { jsonLimitProblem } from './json-limits.js';
+import { assertUtf8Charset, JSON_SUFFIX_MEDIA_TYPE } from './media-type.js';
 
 const SUSPICIOUS_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -20,12 +21,13 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
   const parser: FastifyBodyParser<Buffer> = (request, received, done) => {
-    if (!isUtf8(received)) {
-      done(new AggregatorError('AGG_ERR_BAD_JSON', 'The request body is not valid UTF-8'));
+    let buffer: Buffer;
+    try {
+      buffer = utf8BodyBytes(request, received);
+    } catch (error) {
+      done(error as Error);
       return;
     }
-    // A byte order mark is allowed before JSON text but is not JSON: the stored bytes go without.
-    const buffer = hasByteOrderMark(received) ? received.subarray(3) : received;
     const text = buffer.toString('utf8');
     void parseJson(request, text, (error, value) => {
       if (error !== null) {
@@ -35,26 +37,51 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
       const problem = jsonLimitProblem(buffer);
       if (problem !== undefined) {
         done(
-          new AggregatorError('AGG_ERR_VALIDATION', `body: ${problem}`, [
-            { field: 'body', reason: problem },
+          new AggregatorError('AGG_ERR_VALIDATION', `${problem.field}: ${problem.reason}`, [
+            problem,
           ]),
           undefined,
         );
         return;
       }
-      if (typeof value === 'object' && value !== null) {
-        rawBodies.set(value as object, buffer);
-        if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(value as object);
-      }
+      if (typeof value === 'object' && value !== null) noteBody(value as object, buffer, text);
       done(null, value);
     });
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parser);
-  app.addContentTypeParser(/^application\/[\w.-]+\+json$/, { parseAs: 'buffer' }, parser);
+  app.addContentTypeParser(JSON_SUFFIX_MEDIA_TYPE, { parseAs: 'buffer' }, parser);
+}
+
+/**
+ * The bytes of a body whose Content-Type allows UTF-8, checked to be UTF-8, without a byte order
+ * mark (allowed before JSON text but not JSON: the stored bytes go without). Throws 415 for
+ * another charset, 400 for bytes that are not UTF-8.
+ */
+export function utf8BodyBytes(request: FastifyRequest, received: Buffer): Buffer {
+  assertUtf8Charset(request);
+  if (!isUtf8(received)) {
+    throw new AggregatorError('AGG_ERR_BAD_JSON', 'The request body is not valid UTF-8');
+  }
+  return hasByteOrderMark(received) ? received.subarray(3) : received;
+}
+
+/**
+ * Records the bytes `body` is to be stored as, and whether `text` (what it was parsed from) may
+ * hold strings the database cannot store (see assertStorableText).
+ */
+export function noteBody(body: object, raw: Buffer, text: string): void {
+  rawBodies.set(body, raw);
+  if (SUSPICIOUS_ESCAPE.test(text)) flagged.add(body);
+}
+
+/** Gives `to` (a body built from `from`) the stored bytes `raw` and the marks of `from`. */
+export function adoptBody(to: object, from: object, raw: Buffer): void {
+  rawBodies.set(to, raw);
+  if (flagged.has(from)) flagged.add(to);
 }
 
 /** Fastify's parse errors say only "not valid JSON"; the client is told where, or why. */
-function explainParseError(text: string, error: Error): Error {
+export function explainParseError(text: string, error: Error): Error {
   if (text.trim() === '') return error;
   try {
     JSON.parse(text);

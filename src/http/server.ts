@@ -20,18 +20,24 @@ import type { Logger } from 'pino';
 import { AggregatorError } from '../errors.js';
 import { isValidTimestamp } from '../timestamp.js';
 import type { AppContext } from './app-context.js';
-import { registerAuth, securitySchemes } from './auth.js';
-import { sendError } from './errors-json.js';
+import { registerAuth } from './auth.js';
+import { sendError, sendFrameworkError } from './errors-json.js';
 import { registerJsonBodyParser } from './json-body.js';
+import { describeDoors, isRateLimitExempt, securitySchemes } from './route-doors.js';
+import { registerRequestDecoding } from './request-decoding.js';
 import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerDedupRoutes } from './routes/dedup.js';
+import { registerEsBulkRoutes } from './routes/es-bulk.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerLokiRoutes } from './routes/loki.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerOtlpRoutes } from './routes/otlp.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerStreamRoutes } from './routes/stream.js';
+import { addTextKeywords } from './schemas/text-rules.js';
 import { errorSchema, storedEventSchema } from './schemas/event-schemas.js';
 
 const packageJson = JSON.parse(
@@ -51,6 +57,7 @@ function validators() {
       type: 'string',
       validate: isValidTimestamp,
     });
+    addTextKeywords(ajv);
   }
   return { body, query };
 }
@@ -66,6 +73,11 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
     genReqId: () => randomUUID(),
     // Requests on kept-alive connections after close() begins get AGG_ERR_SHUTTING_DOWN below.
     return503OnClosing: false,
+    // Paths that fail before routing (bad percent-encoding) get the same error body and headers
+    // as the rest; no hook runs for them. (Only called once listening, after the headers exist.)
+    frameworkErrors: (error, request, reply) => {
+      securityHeaders(request.raw, reply.raw, () => sendFrameworkError(error, request, reply));
+    },
   });
 
   const ajv = validators();
@@ -75,6 +87,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   app.addSchema(errorSchema);
   app.addSchema(storedEventSchema);
   registerJsonBodyParser(app);
+  await registerRequestDecoding(app);
 
   await app.register(swagger, {
     openapi: {
@@ -83,15 +96,18 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
         version: packageJson.version,
         description: packageJson.description,
       },
-      components: { securitySchemes },
+      // Key schemes exist only when keys do; the OpenAPI of an open API asks for none.
+      components: ctx.config.apiKeys.length > 0 ? { securitySchemes } : {},
       tags: [
         { name: 'events', description: 'Publish and read events' },
         { name: 'stats', description: 'Counters' },
         { name: 'operations', description: 'Health and queue' },
+        { name: 'shippers', description: 'Standard log shippers (docs/shippers.md)' },
       ],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  describeDoors(app, { apiKeys: ctx.config.apiKeys, rateLimited: ctx.config.rateLimitMax > 0 });
   // Security headers on every answer; the API description page needs its own scripts and styles.
   // The service often runs on plain HTTP behind a TLS proxy: that proxy owns HSTS and upgrades.
   // helmet's middleware is built once; the Fastify plugin rebuilt it for every request (2% of
@@ -122,7 +138,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
       hook: 'preParsing',
       keyGenerator: (request) =>
         request.apiKeyName === undefined ? `ip:${request.ip}` : `key:${request.apiKeyName}`,
-      allowList: (request) => request.routeOptions.url === '/health',
+      allowList: (request) => isRateLimitExempt(request.routeOptions.url),
       errorResponseBuilder: (_request, context) =>
         new AggregatorError(
           'AGG_ERR_RATE_LIMITED',
@@ -172,6 +188,10 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
   registerStreamRoutes(app, ctx);
   registerDedupRoutes(app, ctx);
   registerDashboardRoutes(app);
+  // Shipper protocols, each in a scope of its own with its own body parsers and error shape.
+  await registerOtlpRoutes(app, ctx);
+  await registerEsBulkRoutes(app, ctx);
+  await registerLokiRoutes(app, ctx);
   await app.ready();
   return app;
 }

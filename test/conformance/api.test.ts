@@ -65,6 +65,33 @@ for (const backend of suiteBackends()) {
         expect(typeof reply.body.uptime_seconds).toBe('number');
       });
 
+      it('readiness and liveness probes', async () => {
+        // Readiness is the same check as /health; liveness checks no dependency.
+        const health = await request<Record<string, unknown>>(`${base}/health`);
+        const ready = await request<Record<string, unknown>>(`${base}/health/ready`);
+        expect(ready.status).toBe(200);
+        expect(Object.keys(ready.body).sort()).toEqual(Object.keys(health.body).sort());
+        expect(ready.body).toMatchObject({ status: 'healthy', database: true, queue: true });
+        const live = await request<Record<string, unknown>>(`${base}/health/live`);
+        expect(live.status).toBe(200);
+        expect(live.body).toMatchObject({ status: 'alive' });
+        expect(typeof live.body.uptime_seconds).toBe('number');
+        const openapi = await request<{ paths: Record<string, unknown> }>(`${base}/docs/json`);
+        expect(Object.keys(openapi.body.paths)).toEqual(
+          expect.arrayContaining(['/health', '/health/ready', '/health/live']),
+        );
+      });
+
+      it('a Last-Event-ID that is not a position says what it must be', async () => {
+        const reply = await request<{ code: string; message: string }>(`${base}/events/stream`, {
+          headers: { 'last-event-id': 'abc' },
+        });
+        expect(reply.status).toBe(422);
+        expect(reply.body.code).toBe('AGG_ERR_INVALID_QUERY');
+        expect(reply.body.message).toContain('must match the pattern ^\\d{1,15}$');
+        expect(reply.body.message).not.toContain('control characters');
+      });
+
       it('queue_stats_endpoint', async () => {
         const reply = await request<Record<string, unknown>>(`${base}/queue/stats`);
         expect(reply.status).toBe(200);

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { event, request, waitForDrain } from '../helpers/http.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
@@ -16,6 +17,8 @@ interface Case {
   /** A value is sent as JSON; a string or Buffer as the exact bytes. */
   readonly body: unknown;
   readonly contentType?: string | null;
+  /** More request headers, e.g. Content-Encoding. */
+  readonly headers?: Record<string, string>;
   readonly status: 400 | 413 | 415 | 422;
   readonly code: string;
   /** Text the message or a detail must contain: what names the problem. */
@@ -84,13 +87,227 @@ const CASES: Case[] = [
     code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
     names: 'application/json',
   },
+  {
+    name: 'a charset other than UTF-8',
+    body: raw(JSON.stringify(withEvent({}))),
+    contentType: 'application/json; charset=iso-8859-1',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'charset "iso-8859-1" is not supported',
+  },
+  {
+    name: 'a quoted UTF-16 charset on a +json type',
+    body: raw(JSON.stringify(withEvent({}))),
+    contentType: 'application/vnd.api+json; charset="UTF-16"',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'charset must be utf-8',
+  },
+  {
+    name: 'a JSON-looking type outside application/ (text/json)',
+    body: raw(JSON.stringify(withEvent({}))),
+    contentType: 'text/json',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'application/json',
+  },
+  // The other shapes of a publish: errors name fields as they were sent.
+  {
+    name: 'a bad event in a bare array',
+    body: [good(), good({ event_id: '2' }), good({ event_id: '3', topic: '' })],
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: '[2].topic must not be empty',
+  },
+  {
+    name: 'a bare event without a topic',
+    body: { event_id: '1', timestamp: '2024-05-01T12:00:00Z', source: 's' },
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'topic is required',
+  },
+  {
+    name: 'a bare event with a NUL in its payload',
+    body: good({ payload: { msg: 'a\u0000b' } }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: '"field":"payload.msg"',
+  },
+  {
+    name: 'a bare array with a number numeric cannot hold',
+    body: raw(
+      `[${JSON.stringify(good())},{"topic":"t","event_id":"2","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"v":0e-16384}}]`,
+    ),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: '[1].payload.v',
+  },
+  {
+    name: 'too many events in a bare array',
+    body: Array.from({ length: 1001 }, (_, i) => event('bad-input', i)),
+    status: 413,
+    code: 'AGG_ERR_TOO_MANY_EVENTS',
+    names: 'at most 1000 events',
+  },
+  {
+    name: 'NDJSON: a bad event on line 3, after a blank line',
+    body: raw(
+      `${JSON.stringify(good())}\n\n${JSON.stringify(good({ event_id: '2', topic: undefined }))}\n`,
+    ),
+    contentType: 'application/x-ndjson',
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'line 3: topic is required',
+  },
+  {
+    name: 'NDJSON: a line that is not JSON',
+    body: raw(`${JSON.stringify(good())}\r\n{"topic": \r\n`),
+    contentType: 'application/x-ndjson',
+    status: 400,
+    code: 'AGG_ERR_BAD_JSON',
+    names: 'line 2: ',
+  },
+  {
+    name: 'NDJSON: two events on one line',
+    body: raw(`${JSON.stringify(good())},${JSON.stringify(good({ event_id: '2' }))}\n`),
+    contentType: 'application/x-ndjson',
+    status: 400,
+    code: 'AGG_ERR_BAD_JSON',
+    names: 'line 1: ',
+  },
+  {
+    name: 'NDJSON: a line that is an array',
+    body: raw(`${JSON.stringify(good())}\n[1]\n`),
+    contentType: 'application/x-ndjson',
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'line 2 must be of type object',
+  },
+  {
+    name: 'NDJSON: a number numeric cannot hold',
+    body: raw(
+      `{"topic":"t","event_id":"2","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"v":[-0e-16384]}}`,
+    ),
+    contentType: 'application/x-ndjson',
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'line 1: payload.v[0]',
+  },
+  {
+    name: 'NDJSON: a lone surrogate',
+    body: raw(
+      `${JSON.stringify(good())}\n{"topic":"t","event_id":"2","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"m":"\\udc00"}}`,
+    ),
+    contentType: 'application/x-ndjson',
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'line 2: payload.m must not contain a lone UTF-16 surrogate',
+  },
+  {
+    name: 'NDJSON: a __proto__ key',
+    body: raw(
+      `{"topic":"t","event_id":"2","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"__proto__":{"x":1}}}`,
+    ),
+    contentType: 'application/x-ndjson',
+    status: 400,
+    code: 'AGG_ERR_BAD_JSON',
+    names: 'line 1: ',
+  },
+  {
+    name: 'NDJSON: blank lines only',
+    body: raw('\n  \r\n\n'),
+    contentType: 'application/x-ndjson',
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'body must contain at least 1 item',
+  },
+  {
+    name: 'NDJSON: in another charset',
+    body: raw(JSON.stringify(good())),
+    contentType: 'application/x-ndjson; charset=latin1',
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_MEDIA_TYPE',
+    names: 'latin1',
+  },
+  // Content codings.
+  {
+    name: 'a plain body labelled gzip',
+    body: raw(JSON.stringify(withEvent({}))),
+    headers: { 'content-encoding': 'gzip' },
+    status: 400,
+    code: 'AGG_ERR_BAD_ENCODING',
+    names: 'not valid gzip',
+  },
+  {
+    name: 'a truncated gzip body',
+    body: gzipSync(JSON.stringify(withEvent({}))).subarray(0, 30),
+    headers: { 'content-encoding': 'gzip' },
+    status: 400,
+    code: 'AGG_ERR_BAD_ENCODING',
+    names: 'not valid gzip',
+  },
+  {
+    name: 'a gzip body labelled br',
+    body: gzipSync(JSON.stringify(withEvent({}))),
+    headers: { 'content-encoding': 'br' },
+    status: 400,
+    code: 'AGG_ERR_BAD_ENCODING',
+    names: 'not valid br',
+  },
+  {
+    name: 'an unsupported coding (compress)',
+    body: raw(JSON.stringify(withEvent({}))),
+    headers: { 'content-encoding': 'compress' },
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_ENCODING',
+    names: 'send the body as gzip, deflate or br',
+  },
+  {
+    name: 'stacked codings (gzip, br)',
+    body: brotliCompressSync(gzipSync(JSON.stringify(withEvent({})))),
+    headers: { 'content-encoding': 'gzip, br' },
+    status: 415,
+    code: 'AGG_ERR_UNSUPPORTED_ENCODING',
+    names: 'gzip, br',
+  },
+  {
+    name: '64 MiB decoded from a small gzip body',
+    body: gzipSync(
+      Buffer.concat([
+        Buffer.from(
+          '{"events":[{"topic":"t","event_id":"1","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"blob":"',
+        ),
+        Buffer.alloc(64 * 1024 * 1024, 'x'),
+        Buffer.from('"}}]}'),
+      ]),
+    ),
+    headers: { 'content-encoding': 'gzip' },
+    status: 413,
+    code: 'AGG_ERR_BODY_TOO_LARGE',
+    names: 'too large',
+  },
+  {
+    name: 'a gzip body with a bad event',
+    body: gzipSync(JSON.stringify(withEvent({ timestamp: 'yesterday' }))),
+    headers: { 'content-encoding': 'GZIP' },
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp',
+  },
   // Wrong shape.
   {
-    name: 'body is an array',
-    body: [good()],
+    name: 'body is a string',
+    body: raw('"events"'),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
     names: 'body must be of type object',
+  },
+  {
+    name: 'body is an empty array',
+    body: [],
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'body must contain at least 1 item',
   },
   {
     name: 'body is null',
@@ -218,7 +435,51 @@ const CASES: Case[] = [
     body: withEvent({ source: 'a\nb' }),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
-    names: 'events[0].source must not be blank or contain control characters',
+    names: 'events[0].source must not contain control characters (U+000A at index 1)',
+  },
+  {
+    name: 'a C1 control (U+0085) in the topic',
+    body: withEvent({ topic: 'orders\u0085' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].topic must not contain control characters (U+0085 at index 6)',
+  },
+  {
+    name: 'a C1 control (U+009B, CSI) in the event_id',
+    body: withEvent({ event_id: '\u009b31mred' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].event_id must not contain control characters (U+009B',
+  },
+  {
+    name: 'a zero-width space in the source',
+    body: withEvent({ source: 'api\u200b' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names:
+      'events[0].source must not contain invisible formatting characters or line separators (U+200B',
+  },
+  {
+    name: 'a byte order mark inside the topic',
+    body: withEvent({ topic: '\ufefforders' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names:
+      'events[0].topic must not contain invisible formatting characters or line separators (U+FEFF',
+  },
+  {
+    name: 'a right-to-left override in the topic',
+    body: withEvent({ topic: 'abc\u202edcba' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: '(U+202E',
+  },
+  {
+    name: 'a topic of Unicode white space only',
+    body: withEvent({ topic: '\u00a0\u3000\u2003' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].topic must not be blank (only white space)',
   },
   {
     name: '\\u0000 in a payload string',
@@ -289,7 +550,28 @@ const CASES: Case[] = [
     body: withEvent({ timestamp: '2024-02-31T00:00:00Z' }),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
-    names: 'events[0].timestamp',
+    names: 'events[0].timestamp 2024-02-31 is not a date',
+  },
+  {
+    name: 'a leap second',
+    body: withEvent({ timestamp: '2016-12-31T23:59:60Z' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp is a leap second (23:59:60), which is not supported',
+  },
+  {
+    name: 'a decimal comma',
+    body: withEvent({ timestamp: '2024-05-01T12:00:00,5Z' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp writes the fraction of a second with a decimal comma',
+  },
+  {
+    name: 'hour 24',
+    body: withEvent({ timestamp: '2024-05-01T24:00:00Z' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].timestamp 24:00:00 is not a time of day',
   },
   {
     name: 'epoch seconds as timestamp',
@@ -326,6 +608,72 @@ const CASES: Case[] = [
     status: 422,
     code: 'AGG_ERR_VALIDATION',
     names: 'too large',
+  },
+  // Numbers PostgreSQL's numeric cannot hold, or would print far larger than sent.
+  {
+    name: 'a scale above 16,383 (0e-16384)',
+    body: raw(eventJson('{"v":0e-16384}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v',
+  },
+  {
+    name: 'a negative zero with a scale above 16,383, in an array',
+    body: raw(eventJson('{"list":[1,[2,-0e-16384]]}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.list[1][1]',
+  },
+  {
+    name: 'a scale above 16,383 written out (1.000…)',
+    body: raw(eventJson(`{"v":1.${'0'.repeat(16_384)}}`)),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'at most 16383 can be stored',
+  },
+  {
+    name: 'an 8-byte number printed in 16,385 characters (0e-16383)',
+    body: raw(eventJson('{"v":0e-16383}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'would be stored as 16385 characters',
+  },
+  {
+    name: 'an exponent PostgreSQL overflows on (0e1073741824)',
+    body: raw(eventJson('{"v":0e1073741824}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v',
+  },
+  {
+    name: 'an exponent on a non-zero mantissa below numeric (1.5e-16382)',
+    body: raw(eventJson('{"v":1.5e-16382}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'too small',
+  },
+  {
+    name: 'integer digits beyond numeric (1E+131072)',
+    body: raw(eventJson('{"v":1E+131072}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v',
+  },
+  {
+    name: 'small numbers that together print 40 times larger',
+    body: raw(eventJson(`{"v":[${Array.from({ length: 200 }, () => '1e-300').join(',')}]}`)),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'stored',
+  },
+  {
+    name: 'a refused number beside valid events',
+    body: raw(
+      `{"events":[${JSON.stringify(good({ event_id: 'n1' }))},{"topic":"bad-input","event_id":"n2","timestamp":"2024-05-01T12:00:00Z","source":"s","payload":{"v":0e-16384}}]}`,
+    ),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[1].payload.v',
   },
   // Size limits.
   {
@@ -376,10 +724,10 @@ async function snapshot(svc: TestService): Promise<Snapshot> {
   };
 }
 
-async function send(base: string, c: Pick<Case, 'body' | 'contentType'>, query = '') {
+async function send(base: string, c: Pick<Case, 'body' | 'contentType' | 'headers'>, query = '') {
   const body =
     typeof c.body === 'string' || Buffer.isBuffer(c.body) ? c.body : JSON.stringify(c.body);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...c.headers };
   if (c.contentType !== null) headers['content-type'] = c.contentType ?? 'application/json';
   const response = await fetch(`${base}/publish${query}`, { method: 'POST', body, headers });
   const text = await response.text();
@@ -446,7 +794,54 @@ for (const backend of suiteBackends()) {
           Buffer.from([0xef, 0xbb, 0xbf]),
           Buffer.from(JSON.stringify({ events: [event(topic, 'bom')] })),
         ]);
-        const cases: { body: string | Buffer; id: string; check?: (e: StoredRow) => void }[] = [
+        const cases: {
+          body: string | Buffer;
+          id: string;
+          contentType?: string;
+          headers?: Record<string, string>;
+          check?: (e: StoredRow) => void;
+        }[] = [
+          // Joiners are part of words and emoji: a family emoji, a Persian word, in the source.
+          ...['👨\u200d👩\u200d👧', 'می\u200cخواهم'].map((source, i) => ({
+            body: JSON.stringify({ events: [event(topic, `joiner-${i}`, { source })] }),
+            id: `joiner-${i}`,
+            check: (e: StoredRow) => expect(e.source).toBe(source),
+          })),
+          // Compressed bodies, coding names in any case.
+          ...(
+            [
+              ['gzip', gzipSync],
+              ['x-gzip', gzipSync],
+              ['GZip', gzipSync],
+              ['deflate', deflateSync],
+              [' br ', brotliCompressSync],
+              ['identity', (b: Buffer) => b],
+            ] as const
+          ).map(([coding, encode], i) => ({
+            body: encode(
+              Buffer.from(
+                eventJson(
+                  '{"exact":12345678901234567890.5,"coding":' + JSON.stringify(coding) + '}',
+                )
+                  .replace('"bad-input"', JSON.stringify(topic))
+                  .replace('"event_id":"1"', `"event_id":"coded-${i}"`),
+              ),
+            ),
+            id: `coded-${i}`,
+            headers: { 'content-encoding': coding },
+            check: (e: StoredRow) => expect(e.payload.coding).toBe(coding),
+          })),
+          // Media types as RFC 9110 allows them: any case, parameters, quoted values, +json.
+          ...[
+            'application/vnd.api+json; charset=utf-8',
+            'Application/JSON; Charset="UTF-8"',
+            'application/merge-patch+json',
+            'application/json;charset=utf8; version=2',
+          ].map((contentType, i) => ({
+            body: JSON.stringify({ events: [event(topic, `media-${i}`)] }),
+            id: `media-${i}`,
+            contentType,
+          })),
           // A byte order mark before the JSON text is allowed and not stored.
           { body: bom, id: 'bom' },
           // Duplicate keys: the last one wins, in validation and in storage alike.
@@ -464,16 +859,24 @@ for (const backend of suiteBackends()) {
             id: 'extra',
             check: (e) => expect(e.payload).toEqual({ n: 'extra' }),
           },
-          // Numbers at a float's edges, and nesting within the limit, are kept exactly.
+          // Numbers at a float's edges, and nesting within the limit, are kept exactly; an
+          // exponent that prints within 400 characters is fine.
           {
             body: eventJson(
-              '{"big":1.7976931348623157e308,"small":5e-324,"deep":' + nested(60) + '}',
+              '{"big":1.7976931348623157e308,"small":5e-324,"zero":-0e-390,"ten":100e-1,"deep":' +
+                nested(60) +
+                '}',
             )
               .replace('"bad-input"', JSON.stringify(topic))
               .replace('"event_id":"1"', '"event_id":"edges"'),
             id: 'edges',
             check: (e) =>
-              expect(e.payload).toMatchObject({ big: 1.7976931348623157e308, small: 5e-324 }),
+              expect(e.payload).toMatchObject({
+                big: 1.7976931348623157e308,
+                small: 5e-324,
+                zero: 0,
+                ten: 10,
+              }),
           },
           // Surrogate pairs written as escapes are one character, not lone surrogates.
           {
@@ -485,7 +888,11 @@ for (const backend of suiteBackends()) {
           },
         ];
         for (const c of cases) {
-          const reply = await send(svc.url, { body: c.body });
+          const reply = await send(svc.url, {
+            body: c.body,
+            contentType: c.contentType,
+            headers: c.headers,
+          });
           expect(reply.status, `${c.id}: ${reply.text}`).toBe(200);
           accepted++;
         }

@@ -407,7 +407,7 @@ describe('docker-compose.yml', () => {
     expect(publisher.profiles).toEqual(['publisher']);
     expect(dependencyConditions(publisher)).toEqual({ aggregator: 'service_healthy' });
     const command = words(publisher.command);
-    const cli = (packageJson.scripts.publish ?? '').split(/\s+/);
+    const cli = (packageJson.scripts.publisher ?? '').split(/\s+/);
     expect(command.slice(0, cli.length)).toEqual(cli);
     // Every flag it passes is one the CLI documents.
     const known = new Set([...cliSource.matchAll(/^\s+--([a-z-]+)/gm)].map((m) => m[1]));

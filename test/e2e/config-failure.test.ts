@@ -1,7 +1,7 @@
 /** `npm start` with a bad setting stops at once and says what is wrong. */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/test-service.js';
+import { ROOT } from '../helpers/process-service.js';
 
 describe('start with a bad configuration', () => {
   it('exits 2 naming each bad value', () => {

@@ -19,7 +19,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REQUIRE_SERVICES } from '../helpers/environment.js';
 import { event, request, stats } from '../helpers/http.js';
-import { ROOT, startTestService, type TestService } from '../helpers/test-service.js';
+import { ROOT } from '../helpers/process-service.js';
+import { startTestService, type TestService } from '../helpers/test-service.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = existsSync(CHROMIUM)

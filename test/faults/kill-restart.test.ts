@@ -5,53 +5,34 @@
  * At the end nothing is lost, nothing is doubled and the counters add up exactly. On every
  * backend, each with private servers (PostgreSQL, Redis with appendfsync always) or PGlite data.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeWorkload } from '../../src/cli/workload.js';
-import {
-  createFaultResources,
-  faultBackends,
-  suiteTitle,
-  type FaultResources,
-} from '../helpers/fault-resources.js';
-import { expectSettledExactlyOnce } from '../helpers/invariants.js';
+import { faultBackends, suiteTitle } from '../helpers/fault-resources.js';
+import { startFaultService, type FaultService } from '../helpers/fault-service.js';
 import { processGroupGone, processGroupMembers } from '../helpers/process-group.js';
-import { freePort, spawnService, type ServiceProcess } from '../helpers/process-service.js';
-import { startPublishing } from '../helpers/retrying-publisher.js';
 
 const EVENTS = 100_000;
-const BATCH = 100;
 const KILLS = 6;
 
 for (const backend of faultBackends()) {
   describe.skipIf(backend.skip !== undefined)(suiteTitle('kill -9 and restart', backend), () => {
-    let resources: FaultResources | undefined;
-    let service: ServiceProcess | undefined;
+    let run: FaultService | undefined;
     afterEach(async () => {
-      await service?.stopGroup('SIGKILL');
-      await resources?.dispose();
+      await run?.dispose();
     });
 
     it(`${KILLS} kills of the whole service during 100,000 events: none lost, none doubled`, async () => {
       const started = Date.now();
-      resources = await createFaultResources(backend.name);
-      const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '2000' };
-      // The default: on PostgreSQL the service forks a worker process, which dies with it here.
-      delete env.WORKER_PROCESSES;
-      const port = await freePort();
-      const start = async () => {
-        service = await spawnService(env, { port, ownProcessGroup: true, readyTimeoutMs: 60_000 });
-        return service;
-      };
+      // On PostgreSQL the service forks a worker process (the default), which dies with it here.
+      run = await startFaultService(backend.name, {
+        events: EVENTS,
+        topics: ['orders', 'auth', 'billing'],
+        seed: 7,
+      });
+      const { batches, workload: w } = run;
 
-      const id = randomUUID().slice(0, 8);
-      const topics = [`orders-${id}`, `auth-${id}`, `billing-${id}`];
-      const w = makeWorkload({ total: EVENTS, dupRate: 0.35, topics, idPrefix: id, seed: 7 });
-      const batches = Math.ceil(EVENTS / BATCH);
-
-      let current = await start();
-      const publisher = startPublishing(current.url, w.events, { batch: BATCH, concurrency: 8 });
+      let current = run.service;
+      const publisher = run.publish();
       const kills: { acknowledged: number; processes: number }[] = [];
       for (let k = 1; k <= KILLS; k++) {
         // Spread the kills over the run, the last one well before the end.
@@ -65,20 +46,9 @@ for (const backend of faultBackends()) {
         const acknowledged = publisher.acknowledged();
         expect(acknowledged, 'killed mid-run').toBeLessThan(batches);
         kills.push({ acknowledged, processes });
-        current = await start();
+        current = await run.start();
       }
-      const report = await publisher.done;
-      const last = current;
-      const { stats, state } = await expectSettledExactlyOnce({
-        url: last.url,
-        events: EVENTS,
-        unique: w.unique,
-        published: w.events,
-        acknowledged: publisher.acknowledgedEvents(),
-        uncertainEvents: report.uncertainEvents,
-        stop: () => last.stopGroup('SIGTERM'),
-        resources,
-      });
+      const { stats, state, report } = await run.settle(publisher);
       // With the forked worker the service is two processes; each kill took both.
       if (backend.name.startsWith('postgres')) {
         for (const kill of kills) expect(kill.processes).toBeGreaterThanOrEqual(2);

@@ -5,20 +5,11 @@
  * answers 200 and the workers resume by themselves. Every event of every request answered 200 is
  * stored once and the counters add up. On both PostgreSQL backends, with a private server.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeWorkload } from '../../src/cli/workload.js';
-import {
-  createFaultResources,
-  faultBackends,
-  suiteTitle,
-  type FaultResources,
-} from '../helpers/fault-resources.js';
+import { faultBackends, suiteTitle } from '../helpers/fault-resources.js';
+import { startFaultService, type FaultService } from '../helpers/fault-service.js';
 import { healthBecomes, request, type Stats } from '../helpers/http.js';
-import { expectSettledExactlyOnce } from '../helpers/invariants.js';
-import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
-import { startPublishing } from '../helpers/retrying-publisher.js';
 
 interface Health {
   status: string;
@@ -27,7 +18,6 @@ interface Health {
 }
 
 const EVENTS = 40_000;
-const BATCH = 100;
 
 /** Events queued and not yet applied, from Redis alone (it answers while PostgreSQL is down). */
 async function queuedEvents(url: string): Promise<number> {
@@ -38,33 +28,22 @@ async function queuedEvents(url: string): Promise<number> {
 
 for (const backend of faultBackends((b) => b.startsWith('postgres'))) {
   describe.skipIf(backend.skip !== undefined)(suiteTitle('PostgreSQL restart', backend), () => {
-    let resources: FaultResources | undefined;
-    let service: ServiceProcess | undefined;
+    let run: FaultService | undefined;
     afterEach(async () => {
-      await service?.stopGroup('SIGKILL');
-      await resources?.dispose();
+      await run?.dispose();
     });
 
     it('PostgreSQL stopped (immediate) and crashed (kill -9) mid-run: workers resume, nothing acknowledged lost', async () => {
       const started = Date.now();
-      resources = await createFaultResources(backend.name);
-      const postgres = resources.postgres;
-      if (postgres === undefined) throw new Error('no private PostgreSQL');
-      const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '2000' };
-      delete env.WORKER_PROCESSES;
-      service = await spawnService(env, { ownProcessGroup: true });
-      const url = service.url;
-
-      const id = randomUUID().slice(0, 8);
-      const w = makeWorkload({
-        total: EVENTS,
-        dupRate: 0.35,
-        topics: [`a-${id}`, `b-${id}`, `c-${id}`],
-        idPrefix: id,
+      run = await startFaultService(backend.name, {
+        events: EVENTS,
+        topics: ['a', 'b', 'c'],
         seed: 13,
       });
-      const batches = Math.ceil(EVENTS / BATCH);
-      const publisher = startPublishing(url, w.events, { batch: BATCH, concurrency: 8 });
+      const postgres = run.resources.postgres;
+      if (postgres === undefined) throw new Error('no private PostgreSQL');
+      const { batches, url, workload: w } = run;
+      const publisher = run.publish();
       // How far the run is. With the inbox, publishing itself needs PostgreSQL, so the run is
       // the publishing; with Redis, publishing goes on without PostgreSQL and the run is the
       // applying of what was queued.
@@ -95,20 +74,8 @@ for (const backend of faultBackends((b) => b.startsWith('postgres'))) {
         await healthBecomes<Health>(url, 200);
         outages.push({ how, acknowledged, queued, downMs: Date.now() - down });
       }
-      const report = await publisher.done;
-
       // The workers resumed by themselves: the queue drains without any restart of the service.
-      const running = service;
-      const { stats, state } = await expectSettledExactlyOnce({
-        url,
-        events: EVENTS,
-        unique: w.unique,
-        published: w.events,
-        acknowledged: publisher.acknowledgedEvents(),
-        uncertainEvents: report.uncertainEvents,
-        stop: () => running.stopGroup('SIGTERM'),
-        resources,
-      });
+      const { stats, state, report } = await run.settle(publisher);
 
       console.log(
         `[postgres-restart ${backend.name}] outages: ${outages

@@ -5,20 +5,11 @@
  * publishers are told to retry (503), and the service reports the queue's durability as
  * `aof-always` in /health and in its startup log.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeWorkload } from '../../src/cli/workload.js';
-import {
-  createFaultResources,
-  faultBackends,
-  suiteTitle,
-  type FaultResources,
-} from '../helpers/fault-resources.js';
+import { faultBackends, suiteTitle } from '../helpers/fault-resources.js';
+import { startFaultService, type FaultService } from '../helpers/fault-service.js';
 import { healthBecomes, request } from '../helpers/http.js';
-import { expectSettledExactlyOnce } from '../helpers/invariants.js';
-import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
-import { startPublishing } from '../helpers/retrying-publisher.js';
 
 interface Health {
   status: string;
@@ -29,26 +20,25 @@ interface Health {
 }
 
 const EVENTS = 40_000;
-const BATCH = 100;
 
 for (const backend of faultBackends((b) => b === 'postgres-redis')) {
   describe.skipIf(backend.skip !== undefined)(suiteTitle('Redis crash', backend), () => {
-    let resources: FaultResources | undefined;
-    let service: ServiceProcess | undefined;
+    let run: FaultService | undefined;
     afterEach(async () => {
-      await service?.stopGroup('SIGKILL');
-      await resources?.dispose();
+      await run?.dispose();
     });
 
     it('kill -9 of Redis twice mid-run: no acknowledged event lost, counters exact', async () => {
       const started = Date.now();
-      resources = await createFaultResources(backend.name, { appendfsync: 'always' });
-      const redis = resources.redis;
+      run = await startFaultService(backend.name, {
+        events: EVENTS,
+        topics: ['a', 'b'],
+        seed: 11,
+        appendfsync: 'always',
+      });
+      const redis = run.resources.redis;
       if (redis === undefined) throw new Error('no private Redis');
-      const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '2000' };
-      delete env.WORKER_PROCESSES;
-      service = await spawnService(env, { ownProcessGroup: true });
-      const url = service.url;
+      const { batches, url, workload: w } = run;
 
       // Durability as the service sees it: in /health and in the startup log.
       const healthy = await request<Health>(`${url}/health`);
@@ -57,7 +47,7 @@ for (const backend of faultBackends((b) => b === 'postgres-redis')) {
         queue_backend: 'redis-streams',
         queue_durability: 'aof-always',
       });
-      const startupLine = service
+      const startupLine = run.service
         .output()
         .split('\n')
         .find((line) => line.includes('"queue":"redis-streams"'));
@@ -68,16 +58,7 @@ for (const backend of faultBackends((b) => b === 'postgres-redis')) {
         msg: expect.stringContaining('appendfsync always') as unknown,
       });
 
-      const id = randomUUID().slice(0, 8);
-      const w = makeWorkload({
-        total: EVENTS,
-        dupRate: 0.35,
-        topics: [`a-${id}`, `b-${id}`],
-        idPrefix: id,
-        seed: 11,
-      });
-      const batches = Math.ceil(EVENTS / BATCH);
-      const publisher = startPublishing(url, w.events, { batch: BATCH, concurrency: 8 });
+      const publisher = run.publish();
       const outages: { acknowledged: number; health: Health; downMs: number }[] = [];
       for (const share of [0.25, 0.6]) {
         while (publisher.acknowledged() < batches * share) await sleep(5);
@@ -94,25 +75,12 @@ for (const backend of faultBackends((b) => b === 'postgres-redis')) {
         outages.push({ acknowledged, health: unhealthy.body, downMs: Date.now() - down });
         await healthBecomes<Health>(url, 200);
       }
-      const report = await publisher.done;
+      const { stats, state, report } = await run.settle(publisher, async () => {
+        const after = await request<Health>(`${url}/health`);
+        expect(after.body.queue_durability).toBe('aof-always');
+      });
       // Publishing really was refused during the outages (and retried).
       expect(report.statuses[503] ?? 0).toBeGreaterThan(0);
-
-      const running = service;
-      const { stats, state } = await expectSettledExactlyOnce({
-        url,
-        events: EVENTS,
-        unique: w.unique,
-        published: w.events,
-        acknowledged: publisher.acknowledgedEvents(),
-        uncertainEvents: report.uncertainEvents,
-        beforeStop: async () => {
-          const after = await request<Health>(`${url}/health`);
-          expect(after.body.queue_durability).toBe('aof-always');
-        },
-        stop: () => running.stopGroup('SIGTERM'),
-        resources,
-      });
 
       console.log(
         `[redis-crash] ${outages.length} Redis kills at ${outages

@@ -6,65 +6,33 @@
  * port and data, every event answered 200 (before, during or after the stop) is stored once and
  * the counters add up. On every backend, with private servers.
  */
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeWorkload } from '../../src/cli/workload.js';
-import {
-  createFaultResources,
-  faultBackends,
-  suiteTitle,
-  type FaultResources,
-} from '../helpers/fault-resources.js';
-import { expectSettledExactlyOnce } from '../helpers/invariants.js';
+import { faultBackends, suiteTitle } from '../helpers/fault-resources.js';
+import { startFaultService, type FaultService } from '../helpers/fault-service.js';
 import { processGroupGone } from '../helpers/process-group.js';
-import { freePort, spawnService, type ServiceProcess } from '../helpers/process-service.js';
-import { startPublishing } from '../helpers/retrying-publisher.js';
 
 const EVENTS = 30_000;
-const BATCH = 100;
 /** The shutdown bound asserted (SHUTDOWN_TIMEOUT_MS keeps its default, 10 s). */
 const STOP_BOUND_MS = 10_000;
 
 for (const backend of faultBackends()) {
   describe.skipIf(backend.skip !== undefined)(suiteTitle('SIGTERM under load', backend), () => {
-    let resources: FaultResources | undefined;
-    let service: ServiceProcess | undefined;
+    let run: FaultService | undefined;
     afterEach(async () => {
-      await service?.stopGroup('SIGKILL');
-      await resources?.dispose();
+      await run?.dispose();
     });
 
     it('stops accepting, answers what is in flight, exits 0 in time; nothing acknowledged lost', async () => {
       const started = Date.now();
-      resources = await createFaultResources(backend.name);
-      const env: Record<string, string> = { ...resources.env, CLAIM_IDLE_MS: '2000' };
-      delete env.WORKER_PROCESSES;
-      const port = await freePort();
-      const start = async () => {
-        service = await spawnService(env, { port, ownProcessGroup: true, readyTimeoutMs: 60_000 });
-        return service;
-      };
-      const first = await start();
-
-      const id = randomUUID().slice(0, 8);
-      const w = makeWorkload({
-        total: EVENTS,
-        dupRate: 0.35,
-        topics: [`a-${id}`, `b-${id}`],
-        idPrefix: id,
-        seed: 17,
-      });
-      const batches = Math.ceil(EVENTS / BATCH);
+      run = await startFaultService(backend.name, { events: EVENTS, topics: ['a', 'b'], seed: 17 });
+      const { batches, resources, workload: w } = run;
+      const first = run.service;
       // Answers counted by phase: while the service stops (signal sent, process not yet exited).
       let phase: 'running' | 'stopping' | 'down' = 'running';
       const whileStopping: Record<number, number> = {};
-      const publisher = startPublishing(first.url, w.events, {
-        batch: BATCH,
-        concurrency: 8,
-        onAnswer: (status) => {
-          if (phase === 'stopping') whileStopping[status] = (whileStopping[status] ?? 0) + 1;
-        },
+      const publisher = run.publish((status) => {
+        if (phase === 'stopping') whileStopping[status] = (whileStopping[status] ?? 0) + 1;
       });
 
       while (publisher.acknowledged() < batches * 0.4) await sleep(5);
@@ -91,18 +59,8 @@ for (const backend of faultBackends()) {
       expect(between.uniqueProcessed).toBe(between.rows);
       expect(between.received).toBe(between.uniqueProcessed + between.duplicateDropped);
 
-      const second = await start();
-      const report = await publisher.done;
-      const { stats, state } = await expectSettledExactlyOnce({
-        url: second.url,
-        events: EVENTS,
-        unique: w.unique,
-        published: w.events,
-        acknowledged: publisher.acknowledgedEvents(),
-        uncertainEvents: report.uncertainEvents,
-        stop: () => second.stopGroup('SIGTERM'),
-        resources,
-      });
+      await run.start();
+      const { stats, state, report } = await run.settle(publisher);
 
       console.log(
         `[sigterm ${backend.name}] SIGTERM at ${acknowledgedAtStop}/${batches} batches acknowledged; ` +

@@ -5,7 +5,7 @@
  */
 export type BackendName = 'pglite-inbox' | 'pglite-redis' | 'postgres-inbox' | 'postgres-redis';
 
-export const ALL_BACKENDS: readonly BackendName[] = [
+const ALL_BACKENDS: readonly BackendName[] = [
   'pglite-inbox',
   'pglite-redis',
   'postgres-inbox',

@@ -68,13 +68,10 @@ export function suiteTitle(title: string, backend: FaultBackend): string {
 }
 
 export interface FaultResources {
-  readonly backend: BackendName;
   /** The environment that points a service at these servers. */
   readonly env: Record<string, string>;
   readonly postgres: PrivatePostgres | undefined;
   readonly redis: PrivateRedis | undefined;
-  /** The PGlite directory (pglite-inbox). */
-  readonly dataDir: string | undefined;
   /** What the database holds; on PGlite the service must be stopped first. */
   readState(): Promise<StoredState>;
   dispose(): Promise<void>;
@@ -114,11 +111,9 @@ export async function createFaultResources(
     throw error;
   }
   return {
-    backend,
     env,
     postgres,
     redis,
-    dataDir,
     readState: () =>
       postgres !== undefined ? readPostgresState(postgres.url()) : readPgliteState(dataDir ?? ''),
     dispose,

@@ -8,7 +8,7 @@ import type { LogEvent } from '../../src/log-event.js';
 import { waitForDrain, type Stats } from './http.js';
 import { keysOf, missingKeys, type StoredState } from './stored-state.js';
 
-export interface ExpectedOutcome {
+interface ExpectedOutcome {
   /** Every event the publisher tried to send (acknowledged or not). */
   readonly published: readonly LogEvent[];
   /** The events of the requests answered 200: each must be stored. */
@@ -19,7 +19,7 @@ export interface ExpectedOutcome {
   readonly drained: boolean;
 }
 
-export function expectExactlyOnce(state: StoredState, outcome: ExpectedOutcome): void {
+function expectExactlyOnce(state: StoredState, outcome: ExpectedOutcome): void {
   const acknowledgedKeys = keysOf(outcome.acknowledged);
   const publishedKeys = keysOf(outcome.published);
   // No double: one row per key.
@@ -47,7 +47,7 @@ export function expectExactlyOnce(state: StoredState, outcome: ExpectedOutcome):
 }
 
 /** The counters /stats reports are the ones in the database. */
-export function expectStatsMatch(stats: Stats, state: StoredState): void {
+function expectStatsMatch(stats: Stats, state: StoredState): void {
   expect({
     received: stats.received,
     unique_processed: stats.unique_processed,
@@ -60,7 +60,7 @@ export function expectStatsMatch(stats: Stats, state: StoredState): void {
 }
 
 /** GET /stats/verify: every counting equation recomputed from the tables holds. */
-export async function expectVerified(base: string): Promise<void> {
+async function expectVerified(base: string): Promise<void> {
   const reply = await fetch(`${base}/stats/verify`);
   const body = (await reply.json()) as {
     consistent: boolean;

@@ -54,7 +54,7 @@ export function privateRedisMissing(): string | undefined {
 }
 
 /** One PING over a fresh connection: 'PONG', the error Redis answered (e.g. LOADING), or undefined. */
-export async function redisPing(port: number, timeoutMs = 1000): Promise<string | undefined> {
+async function redisPing(port: number, timeoutMs = 1000): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     let reply = '';

@@ -1,13 +1,17 @@
 /**
  * Runs the built service (`node dist/main.js`, as `npm start` does) as a child process, for tests
- * that restart or kill it for real.
+ * that restart or kill it for real and for the benchmark (bench/), which share this one helper.
+ * It imports nothing of vitest, so a plain script may use it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from './test-service.js';
 
+/** The project's root directory, where `dist/main.js` is. */
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+/** A TCP port nothing listens on right now (on 127.0.0.1). */
 export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -53,10 +57,12 @@ export async function spawnService(
     waitForHealth?: boolean;
     /** Starts the service as the leader of a process group of its own (see `stopGroup`). */
     ownProcessGroup?: boolean;
+    /** Options for node itself, e.g. `--cpu-prof` (the benchmark's BENCH_NODE_ARGS). */
+    nodeArgs?: readonly string[];
   } = {},
 ): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort());
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), 'dist/main.js'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,24 +8,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LogEvent } from '../../src/log-event.js';
 
+/** Longest wait between two attempts of one batch. */
+const MAX_BACKOFF_MS = 500;
+/** A request not answered within this time counts as an answer lost. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** The publisher gives up (and `done` rejects) when a batch still fails after this long. */
+const DEADLINE_MS = 240_000;
+
 export interface PublisherOptions {
   /** Events per request. */
   readonly batch: number;
   /** Requests in flight. */
   readonly concurrency: number;
-  /** Longest wait between two attempts of one batch. */
-  readonly maxBackoffMs?: number;
-  /** A request not answered within this time counts as an answer lost. */
-  readonly requestTimeoutMs?: number;
-  /** The publisher gives up (and `done` rejects) after this long. */
-  readonly deadlineMs?: number;
   /** Told of every attempt's outcome: the HTTP status, 0 for an answer lost, -1 for refused. */
-  readonly onAnswer?: (status: number) => void;
+  readonly onAnswer?: ((status: number) => void) | undefined;
 }
 
 export interface PublisherReport {
-  readonly batches: number;
-  readonly events: number;
   /** Requests sent, retries included. */
   readonly attempts: number;
   /** Answers by status (0: no answer: connection refused, reset or timed out). */
@@ -42,7 +41,6 @@ export interface PublisherReport {
    * events published by at most this many.
    */
   readonly uncertainEvents: number;
-  readonly durationMs: number;
 }
 
 export interface Publishing {
@@ -52,8 +50,6 @@ export interface Publishing {
   acknowledgedEvents(): LogEvent[];
   /** Resolves once every batch is answered 200. */
   readonly done: Promise<PublisherReport>;
-  /** Stops sending new batches; `done` then resolves with the batches acknowledged so far. */
-  stop(): void;
 }
 
 function isRefused(error: unknown): boolean {
@@ -87,10 +83,7 @@ export function startPublishing(
   const lostReasons: Record<string, number> = {};
   let uncertainEvents = 0;
   let next = 0;
-  let stopped = false;
-  const started = Date.now();
-  const deadline = started + (options.deadlineMs ?? 240_000);
-  const maxBackoff = options.maxBackoffMs ?? 500;
+  const deadline = Date.now() + DEADLINE_MS;
 
   const send = async (batch: LogEvent[]): Promise<number> => {
     attempts++;
@@ -99,7 +92,7 @@ export function startPublishing(
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ events: batch }),
-        signal: AbortSignal.timeout(options.requestTimeoutMs ?? 30_000),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       await response.arrayBuffer();
       return response.status;
@@ -115,7 +108,7 @@ export function startPublishing(
   };
 
   const worker = async () => {
-    while (!stopped) {
+    for (;;) {
       const index = next++;
       const batch = batches[index];
       if (batch === undefined) return;
@@ -135,28 +128,22 @@ export function startPublishing(
         // Refused connections never reached a server; anything else may have been queued.
         if (status !== -1) uncertainEvents += batch.length;
         if (Date.now() > deadline) throw new Error(`publisher: batch ${index} kept failing`);
-        await sleep(Math.min(20 * 2 ** attempt, maxBackoff));
+        await sleep(Math.min(20 * 2 ** attempt, MAX_BACKOFF_MS));
       }
     }
   };
 
   const done = Promise.all(Array.from({ length: options.concurrency }, worker)).then(() => ({
-    batches: acknowledged,
-    events: batches.reduce((n, b, i) => n + (acked[i] ? b.length : 0), 0),
     attempts,
     statuses: { ...statuses },
     refused,
     answersLost,
     lostReasons: { ...lostReasons },
     uncertainEvents,
-    durationMs: Date.now() - started,
   }));
   return {
     acknowledged: () => acknowledged,
     acknowledgedEvents: () => batches.filter((_, i) => acked[i]).flat(),
     done,
-    stop: () => {
-      stopped = true;
-    },
   };
 }

@@ -20,8 +20,7 @@ import {
   TEST_REDIS_URL,
   type BackendName,
 } from './environment.js';
-
-export const ROOT = new URL('../../', import.meta.url).pathname;
+import { ROOT } from './process-service.js';
 
 export interface BackendChoice {
   readonly name: BackendName;

@@ -10,6 +10,8 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeploymentMetrics } from '../../src/metrics.js';
+import type { Queue } from '../../src/queue/queue.js';
 import { migrated } from '../../src/store/migrate.js';
 import { PgDriver } from '../../src/store/postgres/pg-driver.js';
 import { SqlStore } from '../../src/store/sql/sql-store.js';
@@ -20,6 +22,14 @@ import { createResources, suiteBackends, type TestResources } from '../helpers/t
 
 // Any backend on PostgreSQL will do: only its database is used.
 const postgres = suiteBackends().find((b) => needsPostgres(b.name));
+
+/** The queue is not part of this race; the metrics only read its depth. */
+const idleQueue = { depth: () => Promise.resolve({ events: 0, messages: 0 }) } as unknown as Queue;
+
+async function exportedDuplicates(metrics: DeploymentMetrics): Promise<number> {
+  const text = await (await metrics.refresh()).metrics();
+  return Number(/^aggregator_events_duplicate_total (\S+)$/m.exec(text)?.[1]);
+}
 
 function message(id: string, events: { event_id: string; payload: object }[]): QueuedBatch {
   return {
@@ -116,7 +126,19 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
           false,
         ]);
 
+        // The exported duplicates counter, read from the same rows, must not go down when the
+        // settling moves a dropped duplicate to rejected.
+        const metrics = new DeploymentMetrics(store, idleQueue);
+        const duplicatesBefore = await exportedDuplicates(metrics);
+        const statsBefore = await store.counters();
+
         expect(await store.resolvePendingConflicts(1000)).toBe(1);
+
+        const statsAfter = await store.counters();
+        expect(statsAfter.duplicateDropped).toBe(
+          statsBefore.duplicateDropped - (policy === 'drop' ? 0 : 1),
+        );
+        expect(await exportedDuplicates(metrics)).toBe(duplicatesBefore);
 
         const outcome = policy === 'drop' ? 'duplicate' : 'rejected';
         expect(await store.receipt(`b-${policy}`)).toEqual([

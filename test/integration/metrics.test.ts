@@ -55,7 +55,7 @@ for (const backend of suiteBackends()) {
           duplicate_dropped: w.duplicates,
         });
         expect(m.get('aggregator_queue_depth')).toBe(0);
-        expect(m.get('aggregator_dead_letters_total')).toBe(0);
+        expect(m.get('aggregator_dead_letters')).toBe(0);
         expect(m.get('aggregator_events_accepted_total')).toBe(2000);
         expect(m.get('aggregator_batches_applied_total')).toBeGreaterThan(0);
         expect(m.get('aggregator_batch_apply_duration_seconds_count')).toBe(

@@ -3,6 +3,7 @@
  * depend on the backend, so this runs on the embedded one.
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { event, request } from '../helpers/http.js';
 import { spawnService } from '../helpers/process-service.js';
@@ -150,6 +151,101 @@ describe('security', () => {
     const docs = await request(`${svc.url}/docs/static/index.html`);
     expect(docs.status).toBe(200);
     expect(docs.headers.get('content-security-policy')).not.toContain('upgrade-insecure-requests');
+  });
+
+  it("the API description states each route's doors as the server applies them", async () => {
+    interface Operation {
+      security?: unknown[];
+      responses: Record<string, unknown>;
+    }
+    interface OpenApi {
+      paths: Record<string, Record<string, Operation>>;
+      components?: { securitySchemes?: Record<string, unknown> };
+    }
+    const operations = (spec: OpenApi) =>
+      Object.entries(spec.paths).flatMap(([path, methods]) =>
+        Object.entries(methods).map(([method, op]) => ({ path, method, op })),
+      );
+
+    // Open API: no key is asked for anywhere, and no 401, 403 or 429 is promised.
+    svc = await startTestService('pglite-inbox');
+    const open = (await request<OpenApi>(`${svc.url}/docs/json`)).body;
+    expect(open.components?.securitySchemes).toBeUndefined();
+    expect(operations(open).length).toBeGreaterThan(10);
+    for (const { path, method, op } of operations(open)) {
+      expect(op.security, `${method} ${path}`).toBeUndefined();
+      for (const status of ['401', '403', '429']) {
+        expect(op.responses[status], `${method} ${path} ${status}`).toBeUndefined();
+      }
+    }
+    await svc.close();
+
+    // With keys and a rate limit, every route that refuses a keyless request says so, and only those.
+    svc = await startTestService('pglite-inbox', { API_KEYS, RATE_LIMIT_MAX: '1000' });
+    const keyed = (await request<OpenApi>(`${svc.url}/docs/json`)).body;
+    expect(Object.keys(keyed.components?.securitySchemes ?? {})).toEqual([
+      'bearerAuth',
+      'apiKeyHeader',
+    ]);
+    const documented = operations(keyed).map((o) => `${o.method} ${o.path}`);
+    expect(documented).toEqual(
+      expect.arrayContaining([
+        'get /metrics',
+        'get /events/stream',
+        'delete /dead-letters/{message_id}',
+      ]),
+    );
+    for (const { path, method, op } of operations(keyed)) {
+      const name = `${method} ${path}`;
+      const url = `${svc.url}${path.replace(/\{[^}]+\}/g, 'x')}`;
+      const keyless = await request(url, { method: method.toUpperCase() });
+      const needsKey = keyless.status === 401;
+      expect(op.security !== undefined, name).toBe(needsKey);
+      expect(op.responses['401'] !== undefined, name).toBe(needsKey);
+      expect(op.responses['403'] !== undefined, name).toBe(needsKey);
+      expect(op.responses['429'] !== undefined, name).toBe(path !== '/health');
+    }
+    expect(
+      operations(keyed)
+        .filter((o) => o.op.security === undefined)
+        .map((o) => o.path),
+    ).toEqual(['/health']);
+  });
+
+  it('errors outside the routes keep their status and the error body', async () => {
+    svc = await startTestService('pglite-inbox');
+    /** Our error body, and only it. */
+    const expectErrorBody = (body: unknown, statusCode: number, code: string) => {
+      expect(Object.keys(body as object).sort()).toEqual([
+        'code',
+        'details',
+        'error',
+        'message',
+        'statusCode',
+      ]);
+      expect(body).toMatchObject({ statusCode, code, error: STATUS_CODES[statusCode] });
+    };
+    const badPath = await request<Record<string, unknown>>(`${svc.url}/events/%E0%A4%A`);
+    expect(badPath.status).toBe(400);
+    expectErrorBody(badPath.body, 400, 'AGG_ERR_BAD_URL');
+    expect(badPath.headers.get('content-type')).toContain('application/json');
+    expect(badPath.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(badPath.headers.get('x-content-type-options')).toBe('nosniff');
+
+    const file = `${svc.url}/dashboard/dashboard.css`;
+    const range = await request<Record<string, unknown>>(file, {
+      headers: { range: 'bytes=99999999-' },
+    });
+    expect(range.status).toBe(416);
+    expectErrorBody(range.body, 416, 'AGG_ERR_RANGE_NOT_SATISFIABLE');
+    expect(range.headers.get('content-range')).toMatch(/^bytes \*\/\d+$/);
+    const precondition = await request<Record<string, unknown>>(file, {
+      headers: { 'if-match': '"not-this-file"' },
+    });
+    expect(precondition.status).toBe(412);
+    expectErrorBody(precondition.body, 412, 'AGG_ERR_PRECONDITION_FAILED');
+    // The file itself is still served.
+    expect((await request(file)).status).toBe(200);
   });
 
   it('keys never reach the log, even at trace level', async () => {

@@ -12,12 +12,9 @@ import type {
   DeadLetterStore,
   ReceiptStore,
 } from '../../store/store.js';
-import { keyRequired } from '../auth.js';
 import { eventOutcomeProperties } from '../schemas/event-schemas.js';
 
 const errors = {
-  401: { $ref: 'Error#' },
-  403: { $ref: 'Error#' },
   422: { $ref: 'Error#' },
   503: { $ref: 'Error#' },
 } as const;
@@ -48,7 +45,6 @@ export function registerDedupRoutes(
         description:
           'By the message_id POST /publish answered. `pending` while it waits in the queue; once applied, one outcome per event in request order. A duplicate whose original a concurrent transaction stored is compared within about a second; if it differs, its outcome then turns into a conflict (or `rejected` under reject-conflicts). Receipts are kept for LEDGER_RETENTION_MS (an hour by default).',
         tags: ['events'],
-        security: keyRequired,
         params: {
           type: 'object',
           properties: { message_id: { type: 'string', minLength: 1, maxLength: 64 } },
@@ -110,7 +106,6 @@ export function registerDedupRoutes(
         summary: 'Duplicates whose timestamp, source or payload differ from the stored event',
         description: 'Newest first; page with `before` = the smallest id of the previous page.',
         tags: ['events'],
-        security: keyRequired,
         querystring: {
           type: 'object',
           properties: {
@@ -172,7 +167,6 @@ export function registerDedupRoutes(
         description:
           'Per source of the arriving copies: events, unique, duplicates, duplicate ratio, conflicts, and the delay between a stored event and its later copies (median within 19%, max).',
         tags: ['stats'],
-        security: keyRequired,
         params: {
           type: 'object',
           properties: { topic: { type: 'string', minLength: 1, maxLength: 255 } },
@@ -229,7 +223,6 @@ export function registerDedupRoutes(
         description:
           'Each check compares a counter with what the tables hold, in one snapshot; `consistent` is true when every difference is 0. `in_flight` is what waits in the queue.',
         tags: ['stats'],
-        security: keyRequired,
         response: {
           200: {
             type: 'object',

@@ -3,7 +3,6 @@ import type { FastifyInstance } from 'fastify';
 import { DeploymentMetrics, renderMetrics } from '../../metrics.js';
 import type { RouteContext } from '../app-context.js';
 import type { CounterReader, DeadLetterStore } from '../../store/store.js';
-import { keyRequired } from '../auth.js';
 
 export function registerMetricsRoutes(
   app: FastifyInstance,
@@ -30,9 +29,8 @@ export function registerMetricsRoutes(
       schema: {
         summary: 'Prometheus metrics',
         description:
-          'Counters equal to /stats (read from the same rows), queue depth, dead letters, batch apply and HTTP request histograms, and process metrics summed over the forked worker processes.',
+          'Counters equal to /stats (read from the same rows; duplicates count duplicate_dropped + rejected, so none ever decreases), queue depth, dead letters, batch apply and HTTP request histograms, and process metrics summed over the forked worker processes.',
         tags: ['operations'],
-        security: keyRequired,
         produces: ['text/plain'],
         response: { 200: { type: 'string' } },
       },

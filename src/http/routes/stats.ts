@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { uptimeSeconds, type RouteContext } from '../app-context.js';
 import type { CounterReader } from '../../store/store.js';
-import { keyRequired } from '../auth.js';
 
 export function registerStatsRoutes(app: FastifyInstance, ctx: RouteContext<CounterReader>): void {
   app.get(
@@ -11,7 +10,6 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: RouteContext<Coun
       config: { scope: 'read' },
       schema: {
         summary: 'Counters',
-        security: keyRequired,
         description:
           'received = unique_processed + duplicate_dropped + rejected, counted in the transaction that stores the events. Events still queued are not yet received.',
         tags: ['stats'],
@@ -44,8 +42,6 @@ export function registerStatsRoutes(app: FastifyInstance, ctx: RouteContext<Coun
               dedup_rate_percent: { type: 'number' },
             },
           },
-          401: { $ref: 'Error#' },
-          403: { $ref: 'Error#' },
           503: { $ref: 'Error#' },
         },
       },

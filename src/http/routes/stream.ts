@@ -9,7 +9,6 @@ import type { FastifyInstance } from 'fastify';
 import { EventFeed, type FeedEvent } from '../../live/event-feed.js';
 import type { RouteContext } from '../app-context.js';
 import type { EventReader } from '../../store/store.js';
-import { keyRequired } from '../auth.js';
 
 /** Bytes waiting for one subscriber's full socket beyond which it is cut off. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -42,7 +41,6 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<Eve
         description:
           'Each event stored from now on, once, as `id: <id>` and `data: <StoredEvent JSON>`. Reconnect with the Last-Event-ID header (or last_event_id) to resume right after that event. A client reading too slowly is disconnected and resumes by reconnecting.',
         tags: ['events'],
-        security: keyRequired,
         querystring: {
           type: 'object',
           properties: {

@@ -4,11 +4,18 @@
  * contract.
  */
 
-/** Text that PostgreSQL can store and a person can read: not blank, no control characters. */
-const NAME_PATTERN = '^(?=[\\s\\S]*\\S)[^\\u0000-\\u001f\\u007f]*$';
-
+/**
+ * Text that PostgreSQL can store and a person can read: not blank (Unicode White_Space only), no
+ * control (Cc) or invisible formatting (Cf but the joiners) characters; see text-rules.ts.
+ */
 const name = (description: string) =>
-  ({ type: 'string', minLength: 1, maxLength: 255, pattern: NAME_PATTERN, description }) as const;
+  ({
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    'x-name': true,
+    description: `${description} Not blank; no control or invisible formatting characters.`,
+  }) as const;
 
 export const eventSchema = {
   type: 'object',
@@ -18,9 +25,9 @@ export const eventSchema = {
     event_id: name('Publisher-chosen id, unique within the topic.'),
     timestamp: {
       type: 'string',
-      format: 'event-timestamp',
+      'x-event-timestamp': true,
       description:
-        'ISO 8601 date and time, e.g. 2024-05-01T12:00:00.123Z. Without an offset it is UTC.',
+        'ISO 8601 date and time, e.g. 2024-05-01T12:00:00.123Z, years 0001-9999. Without an offset it is UTC. Leap seconds (:60) and decimal commas are refused.',
     },
     source: name('Service or host that produced the event.'),
     payload: {
@@ -79,12 +86,20 @@ export const errorSchema = {
   },
 } as const;
 
-export const publishBodySchema = {
+/** The envelope every publish body becomes (see publish-shapes.ts); the schema validated. */
+export const publishEnvelopeSchema = {
   type: 'object',
   required: ['events'],
   properties: {
     events: { type: 'array', minItems: 1, items: eventSchema },
   },
+} as const;
+
+/** What POST /publish accepts, as the API description shows it. */
+export const publishBodySchema = {
+  description:
+    'The envelope {"events": [Event, …]}, a bare Event, or a bare array of Events; as application/x-ndjson, one Event per line. Every shape is validated the same way; errors name the field in the shape sent (events[2].topic, [2].topic, topic, line 3: topic).',
+  anyOf: [publishEnvelopeSchema, eventSchema, { type: 'array', minItems: 1, items: eventSchema }],
 } as const;
 
 export const publishQuerySchema = {

@@ -1,0 +1,181 @@
+/**
+ * Renders saved benchmark results (bench/results/*.json) into Markdown documents, between
+ * markers, so the figures in docs/benchmarks.md and README.md are the results' and never pasted:
+ *
+ *     <!-- bench:series results/2026-11-25-afternoon.json -->   spread, median runs, targets
+ *     <!-- bench:summary results/2026-11-25-afternoon.json -->  one line per backend (README)
+ *     <!-- bench:rates results/2026-11-25-morning-rates.json -->  steady-rate runs, one a line
+ *     …generated…
+ *     <!-- bench:end -->
+ *
+ * A results file is what `npm run bench -- --json` printed, or `{ command, note, results }` around
+ * it. Runs saved before a field existed may lack it; the median run of each backend, which the
+ * tables show, must be complete.
+ */
+import { format, resolveConfig } from 'prettier';
+import { quantile } from '../src/cli/publisher.js';
+import { medianRuns, rateTable, runsTable, spreadTable, targetLines } from './report.js';
+import { BACKENDS, type Backend, type BenchResult } from './result.js';
+
+/** A run as saved: every field but those the spread needs may be missing from an old one. */
+export type SavedRun = Partial<BenchResult> &
+  Pick<BenchResult, 'backend' | 'endToEndEventsPerSecond' | 'ratioToCeiling'>;
+
+export interface SavedSeries {
+  /** The command that produced the results. */
+  readonly command?: string;
+  /** Anything a reader of the figures must know (e.g. how old figures were transcribed). */
+  readonly note?: string;
+  readonly results: readonly SavedRun[];
+}
+
+const REQUIRED: readonly (keyof BenchResult)[] = [
+  'backend',
+  'topology',
+  'events',
+  'duplicates',
+  'sendEventsPerSecond',
+  'endToEndEventsPerSecond',
+  'ceilingEventsPerSecond',
+  'ratioToCeiling',
+  'p50Ms',
+  'p95Ms',
+  'p99Ms',
+  'peakRssMb',
+  'countsExact',
+];
+
+/** Parses a results file, in either form, and checks what the tables will read. */
+export function parseSeries(json: string, name: string): SavedSeries {
+  const parsed = JSON.parse(json) as unknown;
+  const series: SavedSeries = Array.isArray(parsed)
+    ? { results: parsed as SavedRun[] }
+    : (parsed as SavedSeries);
+  const results = series.results as readonly SavedRun[] | undefined;
+  if (results === undefined || results.length === 0) throw new Error(`${name}: no results`);
+  for (const run of results) {
+    if (!(BACKENDS as readonly string[]).includes(run.backend)) {
+      throw new Error(`${name}: unknown backend ${String(run.backend)}`);
+    }
+    if (typeof run.endToEndEventsPerSecond !== 'number' || run.ratioToCeiling === undefined) {
+      throw new Error(`${name}: every run needs endToEndEventsPerSecond and ratioToCeiling`);
+    }
+  }
+  return series;
+}
+
+function complete(
+  runs: readonly SavedRun[],
+  name: string,
+  required: readonly (keyof BenchResult)[] = REQUIRED,
+  which = 'the median run',
+): BenchResult[] {
+  return runs.map((run) => {
+    const missing = required.filter((field) => run[field] === undefined);
+    if (missing.length > 0) {
+      throw new Error(`${name}: ${which} of ${run.backend} lacks ${missing.join(', ')}`);
+    }
+    return run as BenchResult;
+  });
+}
+
+/** Every run of a steady-rate series, one a line. */
+export function ratesSection(series: SavedSeries, name: string): string {
+  const runs = complete(
+    series.results,
+    name,
+    ['settings', 'p50Ms', 'p95Ms', 'p99Ms', 'countsExact'],
+    'a run',
+  );
+  // A note stays in the results file: these tables sit in a run of prose that says it once.
+  return rateTable(runs);
+}
+
+/** The median runs first, in the order the backends ran. */
+function medians(series: SavedSeries, name: string): BenchResult[] {
+  // medianRuns reads only the fields every saved run has.
+  return complete(medianRuns(series.results as BenchResult[]), name);
+}
+
+/** The full tables of a series, for docs/benchmarks.md. */
+export function seriesSection(series: SavedSeries, name: string): string {
+  const runs = series.results as BenchResult[];
+  const parts: string[] = [];
+  if (series.command !== undefined) parts.push(`\`${series.command}\`:`);
+  const best = medians(series, name);
+  if (runs.length > best.length) {
+    parts.push(spreadTable(runs), 'The median run of each:');
+  }
+  parts.push(runsTable(best));
+  const judged = targetLines(best);
+  if (judged.length > 0) {
+    parts.push(
+      `Targets, judged on the median run of each backend:\n\n${judged.map((l) => `- ${l}`).join('\n')}`,
+    );
+  }
+  if (series.note !== undefined) parts.push(`_${series.note}_`);
+  return parts.join('\n\n');
+}
+
+const LABELS: Readonly<Record<Backend, string>> = {
+  'postgres-redis': 'PostgreSQL + Redis',
+  'postgres-inbox': 'PostgreSQL + inbox',
+  'pglite-inbox': 'PGlite + inbox (embedded)',
+};
+
+/** One line per backend: median end to end, median ratio to the ceiling, the median run's p50. */
+export function summaryTable(series: SavedSeries, name: string): string {
+  const runs = series.results as BenchResult[];
+  const best = medians(series, name);
+  const runsOf = (backend: Backend) => runs.filter((r) => r.backend === backend);
+  const rows = best.map((run) => {
+    const ratios = runsOf(run.backend).flatMap((r) =>
+      r.ratioToCeiling === null ? [] : [r.ratioToCeiling * 100],
+    );
+    return [
+      LABELS[run.backend],
+      `${Math.round(run.endToEndEventsPerSecond).toLocaleString('en-US')} events/s`,
+      ratios.length === 0 ? '–' : `${quantile(ratios, 0.5).toFixed(0)}%`,
+      `${run.p50Ms.toFixed(1)} ms`,
+      run.countsExact ? 'yes' : 'NO',
+    ];
+  });
+  const counts = [...new Set(best.map((run) => runsOf(run.backend).length))];
+  const each = counts.length === 1 ? (counts[0] ?? 1) : undefined;
+  const header = [
+    'backend',
+    each === 1 ? 'end to end' : `end to end (median${each === undefined ? '' : ` of ${each}`})`,
+    'vs ceiling',
+    'publish p50',
+    'counts exact',
+  ];
+  return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+const MARKER = /(<!-- bench:(series|summary|rates) (\S+) -->\n)[\s\S]*?(<!-- bench:end -->)/g;
+
+/**
+ * `document` with the text between each pair of markers rendered afresh from the results file
+ * the marker names (read with `read`, relative to bench/), formatted as Prettier would.
+ */
+export async function renderDocument(
+  document: string,
+  documentPath: string,
+  read: (resultsPath: string) => string,
+): Promise<string> {
+  const rendered = document.replace(
+    MARKER,
+    (_all, open: string, kind: string, file: string, close: string) => {
+      const series = parseSeries(read(file), file);
+      const body =
+        kind === 'series'
+          ? seriesSection(series, file)
+          : kind === 'rates'
+            ? ratesSection(series, file)
+            : summaryTable(series, file);
+      return `${open}\n${body}\n\n${close}`;
+    },
+  );
+  const options = (await resolveConfig(documentPath)) ?? {};
+  return format(rendered, { ...options, filepath: documentPath });
+}

@@ -1,0 +1,30 @@
+/** Reads a topic's stored events through the API, as a shipper's user would see them. */
+import type { StoredEvent } from '../../src/log-event.js';
+import { request } from './http.js';
+
+/** Every stored event of `topic` (up to 1000), through GET /events. */
+export async function topicEvents(base: string, topic: string): Promise<StoredEvent[]> {
+  const reply = await request<StoredEvent[]>(
+    `${base}/events?topic=${encodeURIComponent(topic)}&limit=1000`,
+  );
+  if (reply.status !== 200) throw new Error(`GET /events answered ${reply.status}`);
+  return reply.body;
+}
+
+/** Per-source counts of a topic, through GET /topics/{topic}/dedup. */
+export async function sourceCounts(
+  base: string,
+  topic: string,
+): Promise<{ source: string; events: number; unique: number; duplicates: number }[]> {
+  const reply = await request<{
+    sources: { source: string; events: number; unique: number; duplicates: number }[];
+  }>(`${base}/topics/${encodeURIComponent(topic)}/dedup`);
+  if (reply.status !== 200) throw new Error(`GET /topics/…/dedup answered ${reply.status}`);
+  return reply.body.sources;
+}
+
+/** Whether GET /stats/verify finds the counting equations hold. */
+export async function verifiedConsistent(base: string): Promise<boolean> {
+  const reply = await request<{ consistent: boolean }>(`${base}/stats/verify`);
+  return reply.body.consistent;
+}
