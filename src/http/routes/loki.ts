@@ -38,7 +38,7 @@ export async function registerLokiRoutes(app: FastifyInstance, ctx: AppContext):
     scope.post(
       '/loki/api/v1/push',
       {
-        config: { scope: 'publish' },
+        config: { scope: 'publish', protocolErrors: true },
         schema: {
           summary: 'Grafana Loki push API',
           description:

@@ -45,7 +45,7 @@ export async function registerOtlpRoutes(app: FastifyInstance, ctx: AppContext):
     scope.post(
       '/v1/logs',
       {
-        config: { scope: 'publish' },
+        config: { scope: 'publish', protocolErrors: true },
         schema: {
           summary: 'OTLP/HTTP logs export',
           description:
