@@ -16,6 +16,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The scope a caller's key needs for this route when API keys are configured. */
     scope?: Scope;
+    /**
+     * The route answers refusals (401, 403, 429) in its wire protocol's own error shape (OTLP's
+     * google.rpc.Status, Elasticsearch's error object, Loki's text), not the service's Error.
+     */
+    protocolErrors?: boolean;
   }
   interface FastifyRequest {
     /** Name of the API key the request came with, once it was checked. */

@@ -30,6 +30,10 @@ export const securitySchemes = {
 const keyRequired: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKeyHeader: [] }];
 
 const errorRef = { $ref: 'Error#' } as const;
+/** A refusal a shipper route answers in its protocol's shape, whatever that shape is. */
+const protocolErrorAnswer = {
+  description: "Refused in the wire protocol's own error shape (docs/shippers.md)",
+} as const;
 
 export interface DoorFacts {
   /** The configured API keys (API_KEYS); none means every route is open. */
@@ -52,13 +56,15 @@ export function withDoors(
 ) {
   const schema = route.schema;
   if (schema === undefined || schema.hide === true) return schema;
-  const scope = (route.config as { scope?: string } | undefined)?.scope;
+  const config = route.config as { scope?: string; protocolErrors?: boolean } | undefined;
+  const scope = config?.scope;
+  const doorAnswer = config?.protocolErrors === true ? protocolErrorAnswer : errorRef;
   const keyed = scope !== undefined && facts.apiKeys.length > 0;
   const limited = facts.rateLimited && !isRateLimitExempt(route.url);
   const response: Record<string, unknown> = { ...(schema.response as object | undefined) };
   for (const status of DOOR_STATUSES) delete response[status];
-  if (keyed) Object.assign(response, { 401: errorRef, 403: errorRef });
-  if (limited) response[429] = errorRef;
+  if (keyed) Object.assign(response, { 401: doorAnswer, 403: doorAnswer });
+  if (limited) response[429] = doorAnswer;
   const described: Record<string, unknown> = { ...schema };
   delete described.security;
   if (keyed) described.security = keyRequired;

@@ -8,7 +8,6 @@ import { readFileSync } from 'node:fs';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { Ajv } from 'ajv';
 import helmet from 'helmet';
 import Fastify, {
   LogController,
@@ -18,7 +17,6 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorError } from '../errors.js';
-import { isValidTimestamp } from '../timestamp.js';
 import type { AppContext } from './app-context.js';
 import { registerAuth } from './auth.js';
 import { sendError, sendFrameworkError } from './errors-json.js';
@@ -37,7 +35,7 @@ import { registerOtlpRoutes } from './routes/otlp.js';
 import { registerPublishRoutes } from './routes/publish.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerStreamRoutes } from './routes/stream.js';
-import { addTextKeywords } from './schemas/text-rules.js';
+import { createBodyAjv, createQueryAjv } from './schemas/validators.js';
 import { errorSchema, storedEventSchema } from './schemas/event-schemas.js';
 
 const packageJson = JSON.parse(
@@ -45,21 +43,7 @@ const packageJson = JSON.parse(
 ) as { version: string; description: string };
 
 function validators() {
-  const body = new Ajv({ allErrors: true, coerceTypes: false, useDefaults: true, strict: false });
-  const query = new Ajv({
-    allErrors: true,
-    coerceTypes: 'array',
-    useDefaults: true,
-    strict: false,
-  });
-  for (const ajv of [body, query]) {
-    ajv.addFormat('event-timestamp', {
-      type: 'string',
-      validate: isValidTimestamp,
-    });
-    addTextKeywords(ajv);
-  }
-  return { body, query };
+  return { body: createBodyAjv(), query: createQueryAjv() };
 }
 
 export async function buildServer(ctx: AppContext, logger: Logger): Promise<FastifyInstance> {

@@ -4,11 +4,11 @@
  * PostgreSQL can store (no NUL, no lone surrogate) and JSON it can read (nesting depth, numbers).
  * A refused event is refused alone, with the reason, so the records around it still go in.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { validationDetails } from '../http/errors-json.js';
 import { MAX_JSON_DEPTH, jsonLimitProblem } from '../http/json-limits.js';
 import { eventSchema } from '../http/schemas/event-schemas.js';
-import { isValidTimestamp } from '../timestamp.js';
+import { createBodyAjv } from '../http/schemas/validators.js';
 
 /** An event as a decoder mapped it; the payload is JSON text of an object. */
 export interface MappedEvent {
@@ -31,9 +31,7 @@ let compiled: ValidateFunction | undefined;
 
 function schemaValidator(): ValidateFunction {
   if (compiled === undefined) {
-    const ajv = new Ajv({ allErrors: true, coerceTypes: false, strict: false });
-    ajv.addFormat('event-timestamp', { type: 'string', validate: isValidTimestamp });
-    compiled = ajv.compile(eventSchema);
+    compiled = createBodyAjv().compile(eventSchema);
   }
   return compiled;
 }

@@ -215,12 +215,14 @@ export async function registerEsBulkRoutes(
           items: answers,
         };
       };
-      scope.post('/_bulk', { config: { scope: 'publish' }, schema: bulkSchema }, async (request) =>
-        bulk(request.body, undefined),
+      scope.post(
+        '/_bulk',
+        { config: { scope: 'publish', protocolErrors: true }, schema: bulkSchema },
+        async (request) => bulk(request.body, undefined),
       );
       scope.post<{ Params: { index: string } }>(
         '/:index/_bulk',
-        { config: { scope: 'publish' }, schema: bulkSchema },
+        { config: { scope: 'publish', protocolErrors: true }, schema: bulkSchema },
         async (request) => bulk(request.body, request.params.index),
       );
     },

@@ -41,7 +41,7 @@ export async function registerLokiRoutes(
     scope.post(
       '/loki/api/v1/push',
       {
-        config: { scope: 'publish' },
+        config: { scope: 'publish', protocolErrors: true },
         schema: {
           summary: 'Grafana Loki push API',
           description:

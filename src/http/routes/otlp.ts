@@ -48,7 +48,7 @@ export async function registerOtlpRoutes(
     scope.post(
       '/v1/logs',
       {
-        config: { scope: 'publish' },
+        config: { scope: 'publish', protocolErrors: true },
         schema: {
           summary: 'OTLP/HTTP logs export',
           description:
