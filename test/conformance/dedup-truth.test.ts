@@ -237,9 +237,10 @@ for (const backend of suiteBackends()) {
         expect(a?.duplicate_ratio).toBeCloseTo(1 / 3, 3);
         for (const s of [a, b]) {
           expect(Number(s?.max_delay_ms)).toBeGreaterThanOrEqual(390);
-          // The median is read from a histogram: within 19% of the true 400-odd ms.
-          expect(Number(s?.median_delay_ms)).toBeGreaterThan(300);
-          expect(Number(s?.median_delay_ms)).toBeLessThan(700);
+          // Each source has one copy, so its true median delay is its max delay; the median is
+          // read from a histogram, within 19% of the truth however slow the machine is.
+          const max = Number(s?.max_delay_ms);
+          expect(Math.abs(Number(s?.median_delay_ms) - max)).toBeLessThanOrEqual(0.19 * max);
         }
       });
 

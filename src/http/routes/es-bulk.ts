@@ -126,6 +126,8 @@ export async function registerEsBulkRoutes(
       scope.get(
         '/',
         {
+          // Shippers send their key on every request; without keys configured it is open.
+          config: { scope: 'publish', protocolErrors: true },
           schema: {
             summary: 'Elasticsearch cluster information (for shippers)',
             description: `Answers as Elasticsearch ${ES_COMPAT_VERSION} so that clients and shippers accept this as their output. Only the bulk API is served.`,
@@ -153,6 +155,8 @@ export async function registerEsBulkRoutes(
       scope.get(
         '/_license',
         {
+          // Shippers send their key on every request; without keys configured it is open.
+          config: { scope: 'publish', protocolErrors: true },
           schema: {
             summary: 'Elasticsearch licence information (for shippers)',
             description: 'A basic licence, which Beats and Logstash check before writing.',
