@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publishEvents, quantile } from '../src/cli/publisher.js';
+import { formatRequest, type Format } from './formats.js';
 import { RUNNERS, topology, type ServiceUrls } from './backends.js';
 import { deploy, redisUsedMemoryMb } from './deployment.js';
 import type { Backend, BenchResult, RunSettings } from './result.js';
@@ -62,6 +63,10 @@ export async function runOne(backend: Backend, plan: RunPlan): Promise<BenchResu
         batch: settings.batch,
         concurrency: settings.concurrency,
         rate: settings.rate ?? undefined,
+        encode:
+          settings.format === undefined || settings.format === 'envelope'
+            ? undefined
+            : (batch) => formatRequest(settings.format as Format, batch),
       });
       // End to end runs from the first request sent (not from serialising the bodies before it).
       let started = report.startedAt;

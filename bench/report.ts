@@ -3,7 +3,7 @@
  * The CLI prints these; bench/render-docs.ts writes the same into docs/benchmarks.md.
  */
 import { quantile } from '../src/cli/publisher.js';
-import type { Backend, BenchResult } from './result.js';
+import type { BenchResult } from './result.js';
 import { isDefaultWorkload } from './workload.js';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -13,14 +13,23 @@ function markdown(header: readonly string[], rows: readonly (readonly string[])[
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-function backendsOf(results: readonly BenchResult[]): Backend[] {
-  return [...new Set(results.map((r) => r.backend))];
+/**
+ * The series a run belongs to: its backend, and the wire format it was published in when that
+ * is not the envelope (`postgres-redis otlp-proto`). Medians and targets are taken per series.
+ */
+export function seriesOf(r: BenchResult): string {
+  const format = r.settings?.format;
+  return format === undefined || format === 'envelope' ? r.backend : `${r.backend} ${format}`;
+}
+
+function seriesNames(results: readonly BenchResult[]): string[] {
+  return [...new Set(results.map(seriesOf))];
 }
 
 /** One row per run. */
 export function runsTable(results: readonly BenchResult[]): string {
   const rows = results.map((r) => [
-    r.backend,
+    seriesOf(r),
     r.topology,
     fmt(r.events),
     fmt(r.duplicates),
@@ -54,12 +63,12 @@ export function runsTable(results: readonly BenchResult[]): string {
 export function spreadTable(results: readonly BenchResult[]): string {
   // The median shown is the run targetLines() judges: the lower middle of an even count.
   const median = (xs: number[]) => quantile(xs, 0.5);
-  const rows = backendsOf(results).map((backend) => {
-    const runs = results.filter((r) => r.backend === backend);
+  const rows = seriesNames(results).map((series) => {
+    const runs = results.filter((r) => seriesOf(r) === series);
     const e2e = runs.map((r) => r.endToEndEventsPerSecond);
     const ratios = runs.flatMap((r) => (r.ratioToCeiling === null ? [] : [r.ratioToCeiling * 100]));
     return [
-      backend,
+      series,
       String(runs.length),
       `${fmt(median(e2e))} (${fmt(Math.min(...e2e))}–${fmt(Math.max(...e2e))})`,
       ratios.length === 0
@@ -87,11 +96,11 @@ export function rateTable(results: readonly BenchResult[]): string {
   );
 }
 
-/** Each backend's median run by end-to-end rate (the lower middle of an even count). */
+/** Each series' median run by end-to-end rate (the lower middle of an even count). */
 export function medianRuns(results: readonly BenchResult[]): BenchResult[] {
-  return backendsOf(results).flatMap((backend) => {
+  return seriesNames(results).flatMap((series) => {
     const runs = results
-      .filter((r) => r.backend === backend)
+      .filter((r) => seriesOf(r) === series)
       .sort((a, b) => a.endToEndEventsPerSecond - b.endToEndEventsPerSecond);
     const r = runs[Math.floor((runs.length - 1) / 2)];
     return r === undefined ? [] : [r];
@@ -106,8 +115,21 @@ export function medianRuns(results: readonly BenchResult[]): BenchResult[] {
 export function targetLines(results: readonly BenchResult[]): string[] {
   const lines: string[] = [];
   const judge = (ok: boolean) => (ok ? 'met' : 'NOT met');
-  for (const r of medianRuns(results)) {
+  const medians = medianRuns(results);
+  for (const r of medians) {
     const { backend } = r;
+    const format = r.settings?.format;
+    if (format !== undefined && format !== 'envelope') {
+      // A shipper format is judged against the envelope on the same backend, in the same run.
+      const envelope = medians.find((m) => m.backend === backend && seriesOf(m) === backend);
+      if (envelope !== undefined) {
+        const share = (r.endToEndEventsPerSecond / envelope.endToEndEventsPerSecond) * 100;
+        lines.push(
+          `${seriesOf(r)}: ≥ 80% of the envelope's end-to-end events/s: ${fmt(r.endToEndEventsPerSecond)} vs ${fmt(envelope.endToEndEventsPerSecond)} (${pct(share)}), ${judge(share >= 80)}`,
+        );
+      }
+      continue;
+    }
     if (r.backlog !== undefined && r.backlog.waitingEvents >= 1_000_000) {
       const rss = r.backlog.apiPeakRssMb;
       lines.push(
@@ -146,11 +168,11 @@ export function backlogLines(results: readonly BenchResult[]): string[] {
 /** The whole report the CLI prints without `--json`. */
 export function textReport(results: readonly BenchResult[]): string {
   let out = `${runsTable(results)}\n`;
-  if (results.length > backendsOf(results).length) out += `\n${spreadTable(results)}\n`;
+  if (results.length > seriesNames(results).length) out += `\n${spreadTable(results)}\n`;
   for (const line of backlogLines(results)) out += `\n${line}\n`;
   const judged = targetLines(results);
   if (judged.length > 0) {
-    out += `\nTargets (median run of each backend):\n${judged.map((l) => `- ${l}\n`).join('')}`;
+    out += `\nTargets (median run of each series):\n${judged.map((l) => `- ${l}\n`).join('')}`;
   }
   return out;
 }

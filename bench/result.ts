@@ -23,6 +23,8 @@ export interface RunSettings {
   workerProcesses: number;
   workerConcurrency: number;
   workerBatchMessages: number;
+  /** The wire format the events were published in (bench/formats.ts); absent = the envelope. */
+  format?: string;
 }
 
 export interface BenchResult {

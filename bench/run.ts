@@ -9,6 +9,7 @@
  * them; saved under bench/results/, `npm run bench:docs` renders them into docs/benchmarks.md.
  */
 import { parseArgs } from 'node:util';
+import { FORMATS, isFormat, type Format } from './formats.js';
 import { runOne } from './measure.js';
 import { textReport } from './report.js';
 import { BACKENDS, type Backend, type BenchResult } from './result.js';
@@ -37,6 +38,8 @@ const { values } = parseArgs({
     'skip-ceiling': { type: 'boolean', default: false },
     backlog: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
+    // Comma list of wire formats (bench/formats.ts), each run on every backend.
+    format: { type: 'string', default: 'envelope' },
   },
 });
 
@@ -44,6 +47,11 @@ const backends = values.backends.split(',');
 const unknown = backends.filter((b) => !(BACKENDS as readonly string[]).includes(b));
 if (unknown.length > 0) {
   throw new Error(`--backends: unknown ${unknown.join(', ')} (known: ${BACKENDS.join(', ')})`);
+}
+const formats = values.format.split(',');
+const badFormats = formats.filter((f) => !isFormat(f));
+if (badFormats.length > 0) {
+  throw new Error(`--format: unknown ${badFormats.join(', ')} (known: ${FORMATS.join(', ')})`);
 }
 // Repeated runs take turns across the backends, so a slow spell of the machine is shared.
 const repeat = Number(values.repeat);
@@ -72,7 +80,11 @@ const plan = {
 
 const results: BenchResult[] = [];
 for (let run = 0; run < repeat; run++) {
-  for (const backend of backends as Backend[]) results.push(await runOne(backend, plan));
+  for (const format of formats as Format[]) {
+    for (const backend of backends as Backend[]) {
+      results.push(await runOne(backend, { ...plan, settings: { ...plan.settings, format } }));
+    }
+  }
 }
 process.stdout.write(values.json ? `${JSON.stringify(results, null, 2)}\n` : textReport(results));
 process.exit(results.every((r) => r.countsExact) ? 0 : 1);

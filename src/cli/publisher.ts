@@ -8,6 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { LogEvent } from '../log-event.js';
 
+/** One request carrying a batch, in whatever wire format: path (with query) relative to the URL. */
+export interface EncodedRequest {
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer | string;
+}
+
 export interface PublishOptions {
   readonly url: string;
   readonly batch: number;
@@ -19,6 +26,11 @@ export interface PublishOptions {
   readonly apiKey?: string | undefined;
   /** Give up on a batch after this many attempts. */
   readonly maxAttempts?: number;
+  /**
+   * Builds the request for a batch in another wire format (bench/formats.ts); unset = the
+   * envelope on POST /publish. Any 2xx answer counts as accepted.
+   */
+  readonly encode?: (events: readonly LogEvent[]) => EncodedRequest;
   readonly onProgress?: (progress: PublishProgress) => void;
   readonly signal?: AbortSignal;
 }
@@ -49,15 +61,21 @@ export async function publishEvents(
   options: PublishOptions,
 ): Promise<PublishReport> {
   const base = new URL(options.url);
-  const path = `${base.pathname.replace(/\/$/, '')}/publish${options.atomic ? '?atomic=true' : ''}`;
+  const prefix = base.pathname.replace(/\/$/, '');
+  const envelope = (slice: readonly LogEvent[]): EncodedRequest => ({
+    path: `/publish${options.atomic ? '?atomic=true' : ''}`,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ events: slice }),
+  });
+  const encode = options.encode ?? envelope;
   // A keep-alive pool with one connection per request in flight: far less client CPU than fetch,
   // which matters when the load generator shares the machine with the service it measures.
   const pool = new Pool(base.origin, { connections: Math.max(1, options.concurrency) });
-  const batches: string[] = [];
+  const batches: EncodedRequest[] = [];
   const sizes: number[] = [];
   for (let i = 0; i < events.length; i += options.batch) {
     const slice = events.slice(i, i + options.batch);
-    batches.push(JSON.stringify({ events: slice }));
+    batches.push(encode(slice));
     sizes.push(slice.length);
   }
   const started = performance.now();
@@ -77,8 +95,9 @@ export async function publishEvents(
   });
 
   const send = async (index: number): Promise<void> => {
-    const body = batches[index] ?? '';
+    const batch = batches[index];
     const size = sizes[index] ?? 0;
+    if (batch === undefined) return;
     for (let attempt = 1; ; attempt++) {
       if (options.signal?.aborted) throw new PublishError('aborted');
       const t0 = performance.now();
@@ -87,13 +106,13 @@ export async function publishEvents(
       let retryAfterMs = 0;
       try {
         const response = await pool.request({
-          path,
+          path: `${prefix}${batch.path}`,
           method: 'POST',
           headers: {
-            'content-type': 'application/json',
+            ...batch.headers,
             ...(options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` }),
           },
-          body,
+          body: batch.body,
           signal: options.signal,
         });
         status = response.statusCode;
@@ -103,7 +122,7 @@ export async function publishEvents(
         if (options.signal?.aborted) throw new PublishError('aborted');
         text = error instanceof Error ? error.message : String(error);
       }
-      if (status === 200) {
+      if (status >= 200 && status < 300) {
         latenciesMs.push(performance.now() - t0);
         sentEvents += size;
         return;
