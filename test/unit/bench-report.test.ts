@@ -64,4 +64,16 @@ describe('benchmark report', () => {
       'postgres-redis: API process resident set < 300 MB with 1,000,000 events waiting: 143 MB, met',
     ]);
   });
+
+  it('judges each wire format against the envelope on the same backend', () => {
+    const format = (name: string, e2e: number) =>
+      run(e2e, { settings: { ...defaults, format: name } });
+    const runs = [run(50_000), format('otlp-proto', 45_000), format('loki', 30_000)];
+    expect(medianRuns(runs)).toHaveLength(3);
+    expect(targetLines(runs).slice(3)).toEqual([
+      "postgres-redis otlp-proto: ≥ 80% of the envelope's end-to-end events/s: 45,000 vs 50,000 (90%), met",
+      "postgres-redis loki: ≥ 80% of the envelope's end-to-end events/s: 30,000 vs 50,000 (60%), NOT met",
+    ]);
+    expect(textReport(runs)).toContain('| postgres-redis otlp-proto |');
+  });
 });
