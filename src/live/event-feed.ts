@@ -16,6 +16,7 @@
  * The feed listens only while someone subscribes, so an aggregator nobody watches does no work.
  */
 import type { StoredEvent } from '../log-event.js';
+import { storedEventJson } from '../stored-event-json.js';
 import type { EventReader } from '../store/store.js';
 
 /** Delivered events kept for resuming subscribers: at most this many, and this many bytes. */
@@ -36,7 +37,7 @@ const IDLE_STOP_MS = 30_000;
 export interface FeedEvent {
   readonly id: number;
   readonly topic: string;
-  /** The StoredEvent as JSON. */
+  /** The StoredEvent as JSON, its payload the stored text (stored-event-json.ts). */
   readonly json: string;
 }
 
@@ -304,7 +305,7 @@ export class EventFeed {
 }
 
 function toFeedEvent(e: StoredEvent): FeedEvent {
-  return { id: e.id, topic: e.topic, json: JSON.stringify(e) };
+  return { id: e.id, topic: e.topic, json: storedEventJson(e) };
 }
 
 function wants(subscriber: FeedSubscriber, e: FeedEvent): boolean {
