@@ -46,7 +46,7 @@ export class SqlStore implements Store {
     options: { duplicatePolicy?: DuplicatePolicy } = {},
   ) {
     this.applier = new SqlApplier(driver, options.duplicatePolicy);
-    this.inbox = new SqlInbox(driver, this.applier);
+    this.inbox = new SqlInbox(driver, this.applier, { wakeOtherProcesses: kind === 'postgres' });
   }
 
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
