@@ -66,6 +66,8 @@ for (const backend of suiteBackends()) {
         const [frame] = await stream.waitFor(1);
         for (const digits of EXACT) expect(frame?.raw).toContain(digits);
         expect(frame?.data).toMatchObject({ topic, event_id: 'x1', source: 'exact' });
+        // U+2028 is no line break to SSE: the frame is whole and decodes to the string sent.
+        expect((frame?.data.payload as { line: string }).line).toBe('a\u2028b\u2029c');
 
         // A duplicate differing only in a digit a double cannot tell apart is a conflict, and
         // the conflict shows both exact payloads.
