@@ -7,9 +7,14 @@
  * every event is applied, verifies the counts exactly (bench/measure.ts), and prints the tables
  * and the targets (bench/report.ts). `--json` prints the results as bench/result.ts describes
  * them; saved under bench/results/, `npm run bench:docs` renders them into docs/benchmarks.md.
+ *
+ * `--idle-latency` measures instead how soon one event published to an idle service becomes
+ * readable (bench/idle-latency.ts): `--samples` events (default 20), one every `--interval-ms`
+ * (default 1000).
  */
 import { parseArgs } from 'node:util';
 import { FORMATS, isFormat, type Format } from './formats.js';
+import { idleLatencyReport, runIdleLatency, type IdleLatencyResult } from './idle-latency.js';
 import { runOne } from './measure.js';
 import { textReport } from './report.js';
 import { BACKENDS, type Backend, type BenchResult } from './result.js';
@@ -40,6 +45,9 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '1' },
     // Comma list of wire formats (bench/formats.ts), each run on every backend.
     format: { type: 'string', default: 'envelope' },
+    'idle-latency': { type: 'boolean', default: false },
+    samples: { type: 'string', default: '20' },
+    'interval-ms': { type: 'string', default: '1000' },
   },
 });
 
@@ -77,6 +85,30 @@ const plan = {
     if (!values.json) process.stderr.write(`${line}\n`);
   },
 };
+
+if (values['idle-latency']) {
+  const samples = Number(values.samples);
+  const intervalMs = Number(values['interval-ms']);
+  if (!Number.isInteger(samples) || samples < 1) throw new Error('--samples must be ≥ 1');
+  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw new Error('--interval-ms must be ≥ 0');
+  const idle: IdleLatencyResult[] = [];
+  for (const backend of backends as Backend[]) {
+    idle.push(
+      await runIdleLatency(backend, {
+        samples,
+        intervalMs,
+        workerProcesses: plan.settings.workerProcesses,
+        urls: plan.urls,
+        nodeArgs: plan.nodeArgs,
+        log: plan.log,
+      }),
+    );
+  }
+  process.stdout.write(
+    values.json ? `${JSON.stringify(idle, null, 2)}\n` : idleLatencyReport(idle),
+  );
+  process.exit(0);
+}
 
 const results: BenchResult[] = [];
 for (let run = 0; run < repeat; run++) {

@@ -19,9 +19,15 @@ export interface AcceptedBatch {
   readonly eventCount: number;
 }
 
-export interface StoredEvent extends LogEvent {
+/**
+ * A stored event as read back. Its payload stays the JSON text the database holds (jsonb's text
+ * form), never parsed: numbers keep every digit they were stored with (see stored-event-json.ts).
+ */
+export interface StoredEvent extends Omit<LogEvent, 'payload'> {
   /** Position in the store: unique, growing with insertion (not strictly with commit order). */
   readonly id: number;
+  /** The payload as JSON text, exactly as the store renders it. */
+  readonly payloadJson: string;
   /** When the event was first stored. */
   readonly processed_at: string;
 }

@@ -879,7 +879,7 @@ class LiveTail {
     }
     li.dataset.topic = event.topic;
     li.dataset.eventId = event.event_id;
-    const payload = JSON.stringify(event.payload ?? {});
+    const payload = payloadText(data) ?? JSON.stringify(event.payload ?? {});
     const span = (className, text, title) => {
       const element = document.createElement('span');
       element.className = className;
@@ -896,6 +896,17 @@ class LiveTail {
     );
     return li;
   }
+}
+
+/**
+ * The payload of a stream frame as the server wrote it, not parsed: JSON.parse would round a
+ * 64-bit id or a long decimal to a double. The server writes `"payload":` right after the escaped
+ * string members (where an unescaped `,"payload":` cannot occur) and `processed_at` last.
+ */
+function payloadText(data) {
+  const start = data.indexOf(',"payload":');
+  const end = data.lastIndexOf(',"processed_at":');
+  return start < 0 || end < start ? undefined : data.slice(start + ',"payload":'.length, end);
 }
 
 const tail = new LiveTail();

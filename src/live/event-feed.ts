@@ -13,9 +13,14 @@
  * there, an event of a transaction that drew lower ids but committed after the client's last one
  * can be missed, since ids follow insertion, not commit order.
  *
+ * A range the database fails to read is read again in halves, down to single ids: a row it cannot
+ * render is skipped (and logged, once per range), the others of its range are still delivered.
+ *
  * The feed listens only while someone subscribes, so an aggregator nobody watches does no work.
  */
+import { StoreUnavailableError } from '../errors.js';
 import type { StoredEvent } from '../log-event.js';
+import { storedEventJson } from '../stored-event-json.js';
 import type { EventReader } from '../store/store.js';
 
 /** Delivered events kept for resuming subscribers: at most this many, and this many bytes. */
@@ -36,7 +41,7 @@ const IDLE_STOP_MS = 30_000;
 export interface FeedEvent {
   readonly id: number;
   readonly topic: string;
-  /** The StoredEvent as JSON. */
+  /** The StoredEvent as JSON, its payload the stored text (stored-event-json.ts). */
   readonly json: string;
 }
 
@@ -256,7 +261,52 @@ export class EventFeed {
 
   private async readRange(from: number, to: number): Promise<void> {
     if (this.subscriptions.size === 0 && this.stopWatching === undefined) return;
-    this.publish(await this.store.eventsInIdRange(from, to));
+    const skipped: number[] = [];
+    let firstError: unknown;
+    const rows = await this.readReadable(from, to, (id, error) => {
+      skipped.push(id);
+      firstError ??= error;
+    });
+    this.publish(rows);
+    if (skipped.length > 0) {
+      // One line per announced range, however many rows it lost.
+      this.logger.warn(
+        {
+          err: firstError,
+          range: `${from}-${to}`,
+          skipped: skipped.length,
+          ids: skipped.slice(0, 20),
+        },
+        'live feed skipped events it could not read',
+      );
+    }
+  }
+
+  /**
+   * The events of [from, to] that can be read. Should the range fail, its halves are read on
+   * their own, down to single ids, so one row the database cannot render costs that row only,
+   * not every event announced with it (`onSkipped` is told of each such id). A failure of the
+   * whole store (it is unreachable) is not a bad row: it is thrown, and the range is lost as
+   * before, since nothing could be read anyway.
+   */
+  private async readReadable(
+    from: number,
+    to: number,
+    onSkipped: (id: number, error: unknown) => void,
+  ): Promise<StoredEvent[]> {
+    try {
+      return await this.store.eventsInIdRange(from, to);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      if (from >= to) {
+        onSkipped(from, error);
+        return [];
+      }
+      const middle = from + Math.floor((to - from) / 2);
+      const low = await this.readReadable(from, middle, onSkipped);
+      const high = await this.readReadable(middle + 1, to, onSkipped);
+      return [...low, ...high];
+    }
   }
 
   /** After a lost connection: re-read recent ids; what was delivered already is dropped. */
@@ -304,7 +354,7 @@ export class EventFeed {
 }
 
 function toFeedEvent(e: StoredEvent): FeedEvent {
-  return { id: e.id, topic: e.topic, json: JSON.stringify(e) };
+  return { id: e.id, topic: e.topic, json: storedEventJson(e) };
 }
 
 function wants(subscriber: FeedSubscriber, e: FeedEvent): boolean {

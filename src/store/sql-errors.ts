@@ -1,4 +1,4 @@
-import { StoreRejectedError, StoreUnavailableError } from '../errors.js';
+import { AggregatorError, StoreRejectedError, StoreUnavailableError } from '../errors.js';
 
 /**
  * What a PostgreSQL error means for the caller, by SQLSTATE. Shared by both drivers: PGlite is
@@ -89,5 +89,31 @@ export function mapSqlError(error: unknown): Error {
       const unreachable: never = failure;
       return unreachable;
     }
+  }
+}
+
+/**
+ * What a failed *read* answers as, given the error its driver already mapped (mapSqlError).
+ * "The database refused the events" is about writes: a read the database fails on a value or a
+ * conflict is not the client's doing. Connection-class failures, timeouts and cancellations
+ * (SQLSTATE classes 08, 53, 57, 58) and a conflict stay or become StoreUnavailableError (503,
+ * retry later); everything else, data exceptions included, becomes AGG_ERR_INTERNAL (500), with
+ * the driver's error kept as the cause for the log.
+ */
+export function mapSqlReadError(error: unknown): Error {
+  if (error instanceof StoreUnavailableError) return error;
+  if (error instanceof SqlConflictError) return new StoreUnavailableError(error.cause);
+  if (error instanceof StoreRejectedError) {
+    return new AggregatorError('AGG_ERR_INTERNAL', undefined, [], { cause: error.cause });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Runs a read, its failure mapped by mapSqlReadError. */
+export async function reading<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (error) {
+    throw mapSqlReadError(error);
   }
 }

@@ -193,6 +193,12 @@ export interface Inbox {
   deadLetter(id: string, reason: string): Promise<void>;
   /** Whether message `id` is still in the inbox. */
   contains(id: string): Promise<boolean>;
+  /**
+   * Calls `onAppend` when any process appended messages (PostgreSQL LISTEN/NOTIFY), until the
+   * returned function is called; wakes idle workers of other processes. A backend with a single
+   * process reports nothing (its queue wakes its own workers).
+   */
+  watchAppends(onAppend: () => void): Promise<() => Promise<void>>;
 }
 
 /**

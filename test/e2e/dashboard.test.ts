@@ -527,6 +527,29 @@ describe.skipIf(skip)(
       expect(problems).toEqual([]);
     });
 
+    it('shows a payload in the live tail with every digit it was stored with', async () => {
+      svc = await startTestService('pglite-inbox');
+      const base = svc.url;
+      browser = await openBrowser();
+      const { page, problems } = browser;
+      const topic = `exact-${randomUUID().slice(0, 8)}`;
+      expect((await page.goto(`${base}/`))?.status()).toBe(200);
+      await expectHealthy(page, base);
+      await setTailFilter(page, topic);
+      // Sent as text: JSON.stringify here would already round the numbers.
+      const reply = await request(`${base}/publish`, {
+        method: 'POST',
+        rawBody: `{"events": [{"topic": "${topic}", "event_id": "x1", "timestamp": "2024-05-01T12:00:00Z", "source": "s", "payload": {"trace_id": 2868860079149422351, "list": [18446744073709551617, 0.1000000000000000055511151231257827]}}]}`,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(reply.status).toBe(200);
+      await expect.poll(() => tailRows(page), WAIT).toEqual([`${topic}/x1`]);
+      expect(await text(page, '#tail-list li .payload')).toBe(
+        '{"list": [18446744073709551617, 0.1000000000000000055511151231257827], "trace_id": 2868860079149422351}',
+      );
+      expect(problems).toEqual([]);
+    });
+
     it('with API_KEYS asks for a read key, keeps it for the tab, reads tail and conflicts with it', async () => {
       svc = await startTestService('pglite-inbox', {
         API_KEYS,

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeWorkload } from '../../src/cli/workload.js';
-import { publishAll, request, waitForDrain } from '../helpers/http.js';
+import { event, publish, publishAll, request, waitForDrain } from '../helpers/http.js';
 import { spawnService, type ServiceProcess } from '../helpers/process-service.js';
 import { createResources, suiteBackends, type TestResources } from '../helpers/test-service.js';
 
@@ -105,6 +105,27 @@ for (const backend of postgresBackends) {
           service = undefined;
         }
       });
+
+      it('an idle worker process is woken by the API process, not by its next poll', async () => {
+        resources = await createResources(backend.name);
+        // The longest idle poll allowed: a worker process that only polled would sleep through.
+        const env: Record<string, string> = { ...resources.env, WORKER_BLOCK_MS: '60000' };
+        delete env.WORKER_PROCESSES;
+        service = await spawnService(env);
+        expect(await forkedWorkers(service.child.pid ?? 0)).toHaveLength(1);
+        // Idle long enough for the inbox worker's back-off (20 ms doubling) to sleep some 20 s at a
+        // time: polls about 20.5 s and 41 s after it started (a few seconds after this point).
+        // Publishing some 30 s from here falls well inside that sleep.
+        await sleep(30_000);
+        const topic = `t-${randomUUID().slice(0, 8)}`;
+        const sent = await publish(service.url, [event(topic, 'wake')]);
+        expect(sent.status).toBeLessThan(300);
+        const publishedAt = Date.now();
+        // Woken, it applies within milliseconds; polling, not before some 10 s. Five seconds tells
+        // the two apart on the busiest machine.
+        await waitForDrain(service.url, 1, 5_000);
+        expect(Date.now() - publishedAt).toBeLessThan(5_000);
+      }, 60_000);
 
       it('a worker process does not outlive an API process killed with -9', async () => {
         resources = await createResources(backend.name);

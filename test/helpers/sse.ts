@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface SseEvent {
   readonly id: number;
   readonly data: Record<string, unknown>;
+  /** The data line as sent, before JSON.parse rounds its numbers. */
+  readonly raw: string;
   /** Date.now() when the frame was read. */
   readonly receivedAt: number;
 }
@@ -63,6 +65,7 @@ export async function openStream(
             events.push({
               id,
               data: JSON.parse(data) as Record<string, unknown>,
+              raw: data,
               receivedAt: Date.now(),
             });
           }

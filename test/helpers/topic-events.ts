@@ -1,10 +1,13 @@
 /** Reads a topic's stored events through the API, as a shipper's user would see them. */
-import type { StoredEvent } from '../../src/log-event.js';
+import type { LogEvent } from '../../src/log-event.js';
 import { request } from './http.js';
 
+/** A stored event as GET /events answers it, its payload parsed by the test. */
+export type ListedEvent = LogEvent & { readonly id: number; readonly processed_at: string };
+
 /** Every stored event of `topic` (up to 1000), through GET /events. */
-export async function topicEvents(base: string, topic: string): Promise<StoredEvent[]> {
-  const reply = await request<StoredEvent[]>(
+export async function topicEvents(base: string, topic: string): Promise<ListedEvent[]> {
+  const reply = await request<ListedEvent[]>(
     `${base}/events?topic=${encodeURIComponent(topic)}&limit=1000`,
   );
   if (reply.status !== 200) throw new Error(`GET /events answered ${reply.status}`);

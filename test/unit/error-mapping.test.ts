@@ -7,6 +7,7 @@ import { errorCodes, type FastifyError } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { AggregatorError, ERRORS } from '../../src/errors.js';
 import { toAggregatorError } from '../../src/http/errors-json.js';
+import { mapSqlError, mapSqlReadError } from '../../src/store/sql-errors.js';
 
 type FastifyErrorClass = new (...args: string[]) => FastifyError;
 const fastifyErrors = Object.entries(
@@ -131,5 +132,21 @@ describe('error mapping', () => {
     const mapped = toAggregatorError(bug);
     expect(mapped).toMatchObject({ code: 'AGG_ERR_INTERNAL', statusCode: 500 });
     expect(mapped.message).toBe('Internal error');
+  });
+
+  it('maps a failed read to 503 or 500, never to the refused-write 422', () => {
+    const pgError = (code: string) => Object.assign(new Error(`sqlstate ${code}`), { code });
+    const read = (code: string) =>
+      toAggregatorError(mapSqlReadError(mapSqlError(pgError(code))) as FastifyError);
+    // A write refused for its data is the client's 422; the same SQLSTATE on a read is ours.
+    expect(mapSqlError(pgError('22P02'))).toMatchObject({ code: 'AGG_ERR_STORE_REJECTED' });
+    for (const code of ['22P02', '22008', '23505', '54000', '42501', 'XX000']) {
+      expect(read(code)).toMatchObject({ code: 'AGG_ERR_INTERNAL', statusCode: 500 });
+    }
+    for (const code of ['57014', '08006', '53300', '58030', '40001', '40P01']) {
+      expect(read(code)).toMatchObject({ code: 'AGG_ERR_STORE_UNAVAILABLE', statusCode: 503 });
+    }
+    // The driver's error stays the cause, for the log.
+    expect((read('22P02').cause as Error).message).toBe('sqlstate 22P02');
   });
 });

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
+import { storedEventsJson } from '../../stored-event-json.js';
 import { isValidTimestamp, normalizeTimestamp } from '../../timestamp.js';
 import type { RouteContext } from '../app-context.js';
 import type { CounterReader, EventReader } from '../../store/store.js';
@@ -74,7 +75,7 @@ export function registerEventRoutes(
       schema: {
         summary: 'List stored events',
         description:
-          'Newest event time first (order=desc) or oldest first. A full page carries `x-next-cursor`; pass it as `after` for the next page: unlike offset, it neither skips nor repeats events while new ones arrive.',
+          'Newest event time first (order=desc) or oldest first. A full page carries `x-next-cursor`; pass it as `after` for the next page: unlike offset, it neither skips nor repeats events while new ones arrive. Payloads come back as stored: every number keeps its digits (nothing is rounded to a double); PostgreSQL jsonb normalises key order, whitespace and number notation (`1e2` → `100`).',
         tags: ['events'],
         querystring: {
           type: 'object',
@@ -122,7 +123,9 @@ export function registerEventRoutes(
           encodeCursor({ timestamp: last.timestamp, id: last.id, order: q.order }),
         );
       }
-      return events;
+      // Written as text around the stored payload text: the response schema's serializer would
+      // need the payloads parsed, rounding their numbers to doubles.
+      return reply.type('application/json; charset=utf-8').send(storedEventsJson(events));
     },
   );
 

@@ -51,7 +51,12 @@ export const storedEventSchema = {
     event_id: { type: 'string' },
     timestamp: { type: 'string', format: 'date-time' },
     source: { type: 'string' },
-    payload: { type: 'object', additionalProperties: true },
+    payload: {
+      type: 'object',
+      additionalProperties: true,
+      description:
+        'As stored: every number with all its digits (never rounded to a double), in PostgreSQL jsonb normal form (keys ordered, `1e2` as `100`, `-0` as `0`).',
+    },
     processed_at: { type: 'string', format: 'date-time', description: 'When it was stored.' },
   },
 } as const;

@@ -53,8 +53,13 @@ export class InboxQueue implements Queue {
   private readonly pending: PendingAppend[] = [];
   private flushing = false;
   private depthInFlight: Promise<QueueDepth> | undefined;
-  /** Wakes idle consumers of this process as soon as something is enqueued here. */
+  /**
+   * Wakes idle consumers of this process as soon as something is enqueued here, or, through the
+   * store's append notifications, by any process.
+   */
   private readonly enqueued = new EventEmitter().setMaxListeners(0);
+  private stopWatching: Promise<(() => Promise<void>) | undefined> | undefined;
+  private closed = false;
 
   constructor(
     private readonly store: InboxStore,
@@ -143,7 +148,25 @@ export class InboxQueue implements Queue {
   }
 
   createConsumer(name: string): QueueConsumer {
+    this.stopWatching ??= this.watchAppends();
     return new InboxConsumer(name, this.store, this.options, this.enqueued);
+  }
+
+  /**
+   * Listens for appends of every process, so a worker process is woken by an API process's
+   * insert instead of finding it at its next poll. Should listening fail, workers only poll, as
+   * before; it is tried again after a poll interval.
+   */
+  private async watchAppends(): Promise<(() => Promise<void>) | undefined> {
+    while (!this.closed) {
+      try {
+        return await this.store.inbox.watchAppends(() => this.enqueued.emit('enqueued'));
+      } catch (error) {
+        this.options.onWarning?.('inbox: cannot listen for appends; workers poll', error);
+        await sleep(this.options.blockMs);
+      }
+    }
+    return undefined;
   }
 
   /** An applied inbox row is already gone; only receipts past their retention are forgotten. */
@@ -163,7 +186,11 @@ export class InboxQueue implements Queue {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.enqueued.emit('enqueued');
+    const stop = await this.stopWatching;
+    // Listening began while closing: the loop returned it; stop it all the same.
+    await stop?.();
   }
 }
 
@@ -171,6 +198,8 @@ class InboxConsumer implements QueueConsumer {
   private readonly shard: number;
   private idleMs = IDLE_POLL_MIN_MS;
   private closed = false;
+  /** Set by every wake-up: one that came while the inbox was being read is not slept through. */
+  private woken = false;
 
   constructor(
     readonly name: string,
@@ -179,10 +208,16 @@ class InboxConsumer implements QueueConsumer {
     private readonly enqueued: EventEmitter,
   ) {
     this.shard = consumerShard(name);
+    this.enqueued.on('enqueued', this.onWake);
   }
+
+  private readonly onWake = (): void => {
+    this.woken = true;
+  };
 
   async processNext(signal: AbortSignal): Promise<ConsumeResult> {
     const inbox = this.store.inbox;
+    this.woken = false;
     // The oldest messages, claimed and applied in one transaction; should the store refuse them,
     // the oldest are applied one at a time (peekIds) so only those it refuses are parked.
     const result = await applyWithPoisonPolicy<string>({
@@ -201,9 +236,13 @@ class InboxConsumer implements QueueConsumer {
     return result;
   }
 
-  /** Sleeps until this process enqueues something or the back-off poll interval passes. */
+  /** Sleeps until something is enqueued (by any process) or the back-off poll interval passes. */
   private async waitForWork(signal: AbortSignal): Promise<void> {
     if (this.closed || signal.aborted) return;
+    if (this.woken) {
+      this.idleMs = IDLE_POLL_MIN_MS;
+      return;
+    }
     const controller = new AbortController();
     const onAbort = (): void => controller.abort();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -217,5 +256,6 @@ class InboxConsumer implements QueueConsumer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.enqueued.off('enqueued', this.onWake);
   }
 }

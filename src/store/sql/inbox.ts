@@ -3,12 +3,27 @@
  * message is never applied twice nor lost whatever moment a worker dies.
  */
 import type { AcceptedBatch } from '../../log-event.js';
-import type { SqlQueryable } from '../sql-driver.js';
+import type { SqlDriver } from '../sql-driver.js';
 import type { ApplyResult, Inbox } from '../store.js';
 import { APPLY_CTES, APPLY_SUMMARY } from './apply-statements.js';
 import type { SqlApplier } from './apply.js';
 import { asBytes } from './request-bytes.js';
 import { run, type Statement } from './statement.js';
+
+/**
+ * Channel on which each inbox insert wakes idle workers, in every process (payload empty): a
+ * worker process would otherwise see a message only at its next poll.
+ */
+export const INBOX_APPENDED_CHANNEL = 'agg_inbox_appended';
+
+/**
+ * Sent right after the insert committed. NOTIFY is delivered once per transaction and channel,
+ * so a burst of inserts wakes each listener a few times, not once per request.
+ */
+export const INBOX_WAKE: Statement = {
+  name: 'agg_inbox_wake',
+  text: `SELECT pg_notify('${INBOX_APPENDED_CHANNEL}', '')`,
+};
 
 /** $1: how many inbox messages to claim. Rows other workers hold are skipped, not waited for. */
 export const APPLY_INBOX: Statement = {
@@ -70,9 +85,14 @@ export const INBOX_DEAD_LETTER: Statement = {
 };
 
 export class SqlInbox implements Inbox {
+  /**
+   * `wakeOtherProcesses`: NOTIFY after each insert. Only PostgreSQL has workers in other
+   * processes; PGlite's single process wakes its workers itself.
+   */
   constructor(
-    private readonly db: SqlQueryable,
+    private readonly db: SqlDriver,
     private readonly applier: SqlApplier,
+    private readonly options: { wakeOtherProcesses: boolean } = { wakeOtherProcesses: false },
   ) {}
 
   async append(batches: readonly AcceptedBatch[]): Promise<string[]> {
@@ -88,7 +108,17 @@ export class SqlInbox implements Inbox {
     // Identity values are drawn in insertion order, which is the order of the batches.
     const ids = rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     if (ids.length !== batches.length) throw new Error('inbox insert returned a wrong row count');
+    // Not awaited, and its failure ignored: the rows are committed, and a worker not woken finds
+    // them at its next poll anyway.
+    if (this.options.wakeOtherProcesses) void run(this.db, INBOX_WAKE).catch(() => undefined);
     return ids.map(String);
+  }
+
+  async watchAppends(onAppend: () => void): Promise<() => Promise<void>> {
+    if (!this.options.wakeOtherProcesses) return async () => undefined;
+    // A lost connection is listened again by the driver; a wake-up missed meanwhile costs one
+    // poll interval, so resuming needs nothing more than a wake-up.
+    return this.db.listen(INBOX_APPENDED_CHANNEL, { onNotify: onAppend, onResumed: onAppend });
   }
 
   async depth(): Promise<{ messages: number; events: number }> {

@@ -1,10 +1,12 @@
 /**
  * The Store over PostgreSQL SQL, for both backends: PostgreSQL through a `pg` pool and PGlite
  * in-process; only the SqlDriver differs. Each member hands over to the module of its concern
- * (apply, events, counters, conflicts, receipts, dead letters, retention, inbox).
+ * (apply, events, counters, conflicts, receipts, dead letters, retention, inbox). A failed read
+ * never answers as a refused write (sql-errors.ts: reading).
  */
 import type { AcceptedBatch, StoredEvent } from '../../log-event.js';
 import type { SqlDriver } from '../sql-driver.js';
+import { reading } from '../sql-errors.js';
 import type {
   ApplyResult,
   AtomicResult,
@@ -44,7 +46,7 @@ export class SqlStore implements Store {
     options: { duplicatePolicy?: DuplicatePolicy } = {},
   ) {
     this.applier = new SqlApplier(driver, options.duplicatePolicy);
-    this.inbox = new SqlInbox(driver, this.applier);
+    this.inbox = new SqlInbox(driver, this.applier, { wakeOtherProcesses: kind === 'postgres' });
   }
 
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
@@ -64,15 +66,15 @@ export class SqlStore implements Store {
   }
 
   deadLetterCount(): Promise<number> {
-    return deadLetters.countDeadLetters(this.driver);
+    return reading(deadLetters.countDeadLetters(this.driver));
   }
 
   deadLetteredEvents(): Promise<number> {
-    return deadLetters.deadLetteredEvents(this.driver);
+    return reading(deadLetters.deadLetteredEvents(this.driver));
   }
 
   listDeadLetters(query: { limit: number; offset: number }): Promise<StoredDeadLetter[]> {
-    return deadLetters.listDeadLetters(this.driver, query);
+    return reading(deadLetters.listDeadLetters(this.driver, query));
   }
 
   deleteDeadLetter(messageId: string): Promise<boolean> {
@@ -80,11 +82,11 @@ export class SqlStore implements Store {
   }
 
   listEvents(query: EventQuery): Promise<StoredEvent[]> {
-    return events.listEvents(this.driver, query);
+    return reading(events.listEvents(this.driver, query));
   }
 
   eventsInIdRange(from: number, to: number): Promise<StoredEvent[]> {
-    return events.eventsInIdRange(this.driver, from, to);
+    return reading(events.eventsInIdRange(this.driver, from, to));
   }
 
   eventsAfterId(
@@ -92,11 +94,11 @@ export class SqlStore implements Store {
     topics: readonly string[] | undefined,
     limit: number,
   ): Promise<StoredEvent[]> {
-    return events.eventsAfterId(this.driver, after, topics, limit);
+    return reading(events.eventsAfterId(this.driver, after, topics, limit));
   }
 
   lastEventId(): Promise<number> {
-    return events.lastEventId(this.driver);
+    return reading(events.lastEventId(this.driver));
   }
 
   watchInserts(watcher: InsertWatcher): Promise<() => Promise<void>> {
@@ -104,15 +106,15 @@ export class SqlStore implements Store {
   }
 
   topicSummaries(): Promise<TopicSummary[]> {
-    return counters.topicSummaries(this.driver);
+    return reading(counters.topicSummaries(this.driver));
   }
 
   counters(): Promise<Counters> {
-    return counters.counters(this.driver);
+    return reading(counters.counters(this.driver));
   }
 
   countEvents(topic?: string): Promise<number> {
-    return events.countEvents(this.driver, topic);
+    return reading(events.countEvents(this.driver, topic));
   }
 
   expireEvents(topic: string, before: Date, limit: number): Promise<number> {
@@ -132,15 +134,15 @@ export class SqlStore implements Store {
     limit: number;
     beforeId?: number | undefined;
   }): Promise<StoredConflict[]> {
-    return conflicts.listConflicts(this.driver, query);
+    return reading(conflicts.listConflicts(this.driver, query));
   }
 
   dedupStats(topic: string): Promise<DedupStats[]> {
-    return dedupStats(this.driver, topic);
+    return reading(dedupStats(this.driver, topic));
   }
 
   receipt(messageId: string): Promise<EventOutcome[] | undefined> {
-    return receipts.receipt(this.driver, messageId);
+    return reading(receipts.receipt(this.driver, messageId));
   }
 
   pruneLedger(before: Date): Promise<number> {
@@ -148,7 +150,7 @@ export class SqlStore implements Store {
   }
 
   verify(): Promise<VerifyCheck[]> {
-    return verify(this.driver);
+    return reading(verify(this.driver));
   }
 
   async ping(): Promise<void> {
