@@ -64,10 +64,12 @@ export async function listEvents(db: SqlQueryable, query: EventQuery): Promise<S
     where.push(`("timestamp", id) ${desc ? '<' : '>'} (${ts}::timestamptz, ${id}::bigint)`);
   }
   const direction = desc ? 'DESC' : 'ASC';
+  // Qualified: unqualified, ORDER BY names the formatted output columns of EVENT_COLUMNS (text
+  // and float8), which no index provides, so every read sorted the whole topic.
   const rows = await db.query<EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events
        WHERE ${where.join(' AND ')}
-       ORDER BY "timestamp" ${direction}, id ${direction}
+       ORDER BY events."timestamp" ${direction}, events.id ${direction}
        LIMIT ${param(query.limit)} OFFSET ${param(query.offset)}`,
     params,
   );
