@@ -33,6 +33,8 @@ export function cursorCondition(
  * The page from the newest (or oldest) SCAN_WINDOW rows of the range, or undefined when that
  * window was full yet did not fill the page: older matches may exist, the caller asks the
  * indexes. Exact when it answers: every row beyond the window comes after every row in it.
+ * The scan is an index walk that stops as soon as the page is full; only a page left short
+ * costs a second walk, over the index alone, to learn whether the window was full.
  */
 export async function searchNewest(
   db: SqlQueryable,
@@ -43,22 +45,24 @@ export async function searchNewest(
   const direction = desc ? 'DESC' : 'ASC';
   const range = rangeConditions(query, param);
   if (query.after !== undefined) range.push(cursorCondition(query.after, desc, param));
-  const content = contentConditions(query, param);
-  const rows = await db.query<EventRow & { scanned: number }>(
-    `WITH scan AS MATERIALIZED (
-       SELECT * FROM events WHERE ${range.join(' AND ')}
+  const window = `SELECT * FROM events WHERE ${range.join(' AND ')}
        ORDER BY events."timestamp" ${direction}, events.id ${direction}
-       LIMIT ${param(SCAN_WINDOW)})
-     SELECT ${EVENT_COLUMNS}, window_rows::float8 AS scanned
-     FROM (SELECT count(*) AS window_rows FROM scan) AS w
-     LEFT JOIN LATERAL (
-       SELECT * FROM scan WHERE ${content.join(' AND ')}
-       ORDER BY scan."timestamp" ${direction}, scan.id ${direction}
-       LIMIT ${param(query.limit)}) AS events ON true`,
+       LIMIT ${param(SCAN_WINDOW)}`;
+  const rangeParams = [...params];
+  const content = contentConditions(query, param);
+  const rows = await db.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM (${window}) AS events
+     WHERE ${content.join(' AND ')}
+     ORDER BY events."timestamp" ${direction}, events.id ${direction}
+     LIMIT ${param(query.limit)}`,
     params,
   );
-  const found = rows.filter((r) => r.id !== null);
-  const scanned = rows[0]?.scanned ?? 0;
-  if (found.length < query.limit && scanned >= SCAN_WINDOW) return undefined;
-  return found.map(toStoredEvent);
+  if (rows.length < query.limit) {
+    const [counted] = await db.query<{ n: number }>(
+      `SELECT count(*)::float8 AS n FROM (${window.replace('SELECT *', 'SELECT 1')}) AS w`,
+      rangeParams,
+    );
+    if ((counted?.n ?? 0) >= SCAN_WINDOW) return undefined;
+  }
+  return rows.map(toStoredEvent);
 }
