@@ -7,6 +7,7 @@
  * every event is applied, verifies the counts exactly (bench/measure.ts), and prints the tables
  * and the targets (bench/report.ts). `--json` prints the results as bench/result.ts describes
  * them; saved under bench/results/, `npm run bench:docs` renders them into docs/benchmarks.md.
+ * `--read --stored N` measures reads on a store of N events instead (bench/read.ts).
  */
 import { parseArgs } from 'node:util';
 import { runOne } from './measure.js';
@@ -37,8 +38,32 @@ const { values } = parseArgs({
     'skip-ceiling': { type: 'boolean', default: false },
     backlog: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
+    // Read benchmark (bench/read.ts).
+    read: { type: 'boolean', default: false },
+    stored: { type: 'string', default: '10000000' },
+    'read-repeat': { type: 'string', default: '200' },
+    'ingest-events': { type: 'string', default: '200000' },
+    'fresh-store': { type: 'boolean', default: false },
   },
 });
+
+if (values.read) {
+  const { readReport, runRead } = await import('./read.js');
+  const result = await runRead({
+    backend: values.backends.split(',')[0] as Backend,
+    stored: Number(values.stored),
+    repeat: Number(values['read-repeat']),
+    ingestEvents: Number(values['ingest-events']),
+    freshStore: values['fresh-store'],
+    urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+    log: (line) => {
+      if (!values.json) process.stderr.write(`${line}\n`);
+    },
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : readReport(result));
+  process.exit(0);
+}
 
 const backends = values.backends.split(',');
 const unknown = backends.filter((b) => !(BACKENDS as readonly string[]).includes(b));
