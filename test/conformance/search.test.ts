@@ -35,6 +35,7 @@ function payloadOf(i: number): Record<string, unknown> {
     p.req = 'req-7f3a9c';
   }
   if (i === 23) p.msg = 'refused the connection';
+  if (i === 29) p.file = 'C:\\logs\\app.log';
   return p;
 }
 
@@ -134,6 +135,8 @@ for (const backend of suiteBackends()) {
         ['a phrase as written', '"connection refused"', (e) => contains(e, 'connection refused')],
         ['a phrase in another order', '"refused connection"', () => false],
         ['common words', 'GET took', (e) => contains(e, 'GET') && contains(e, 'took')],
+        ['a backslash, as written', 'C:\\logs\\app', (e) => contains(e, 'C:\\logs\\app')],
+        ['a bracket is not text', '[', () => false],
         ['a number value is not text', '12345', () => false],
         ['a key is not text', 'nested', () => false],
         ['LIKE wildcards are literal', '100%', () => false],
