@@ -15,9 +15,9 @@ import { publishAll, request, waitForDrain } from '../helpers/http.js';
 import { openStream } from '../helpers/sse.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
 
-const COUNT = 2600;
+const COUNT = 5200;
 const BASE_MS = Date.parse('2026-03-01T00:00:00Z');
-/** Event i is at BASE + i * 7 s: the topic spans about 5 hours. */
+/** Event i is at BASE + i * 7 s: the topic spans about 10 hours. */
 const at = (i: number) => new Date(BASE_MS + i * 7000).toISOString();
 
 function payloadOf(i: number): Record<string, unknown> {
