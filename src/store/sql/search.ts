@@ -15,7 +15,7 @@ import { contentConditions, parameters, rangeConditions, type Param } from './ev
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './rows/event-row.js';
 
 /** Rows the bounded scan reads before handing over to the indexes. */
-export const SCAN_WINDOW = 5000;
+export const SCAN_WINDOW = 2000;
 
 /** Keyset condition: rows strictly beyond the cursor in (timestamp, id) order. */
 export function cursorCondition(
