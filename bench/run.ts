@@ -11,6 +11,8 @@
  * `--idle-latency` measures instead how soon one event published to an idle service becomes
  * readable (bench/idle-latency.ts): `--samples` events (default 20), one every `--interval-ms`
  * (default 1000).
+ *
+ * `--read --stored N` measures reads on a store of N events instead (bench/read.ts).
  */
 import { parseArgs } from 'node:util';
 import { FORMATS, isFormat, type Format } from './formats.js';
@@ -48,8 +50,32 @@ const { values } = parseArgs({
     'idle-latency': { type: 'boolean', default: false },
     samples: { type: 'string', default: '20' },
     'interval-ms': { type: 'string', default: '1000' },
+    // Read benchmark (bench/read.ts).
+    read: { type: 'boolean', default: false },
+    stored: { type: 'string', default: '10000000' },
+    'read-repeat': { type: 'string', default: '200' },
+    'ingest-events': { type: 'string', default: '200000' },
+    'fresh-store': { type: 'boolean', default: false },
   },
 });
+
+if (values.read) {
+  const { readReport, runRead } = await import('./read.js');
+  const result = await runRead({
+    backend: values.backends.split(',')[0] as Backend,
+    stored: Number(values.stored),
+    repeat: Number(values['read-repeat']),
+    ingestEvents: Number(values['ingest-events']),
+    freshStore: values['fresh-store'],
+    urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+    log: (line) => {
+      if (!values.json) process.stderr.write(`${line}\n`);
+    },
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : readReport(result));
+  process.exit(0);
+}
 
 const backends = values.backends.split(',');
 const unknown = backends.filter((b) => !(BACKENDS as readonly string[]).includes(b));

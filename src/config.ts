@@ -72,6 +72,11 @@ export interface Config {
   readonly keyRetentionDays: number;
   /** What happens to a duplicate that differs from the stored copy. */
   readonly duplicatePolicy: DuplicatePolicy;
+  /**
+   * Whether the search indexes exist (trigram over the search text, containment over the payload):
+   * fast rare-term search and field filters at a cost to ingest (docs/search.md).
+   */
+  readonly searchIndex: boolean;
   /** Requests per key (or per client address) per window; 0 turns rate limiting off. */
   readonly rateLimitMax: number;
   readonly rateLimitWindowMs: number;
@@ -239,6 +244,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionIntervalMs: r.integer('RETENTION_INTERVAL_MS', 60_000, 100, 24 * 3600_000),
     keyRetentionDays: r.integer('KEY_RETENTION_DAYS', 0, 0, 1_000_000),
     duplicatePolicy: r.oneOf('DUPLICATE_POLICY', 'first-wins', ['first-wins', 'reject-conflicts']),
+    searchIndex: r.oneOf('SEARCH_INDEX', 'on', ['on', 'off']) === 'on',
     rateLimitMax: r.integer('RATE_LIMIT_MAX', 0, 0, 1_000_000_000),
     rateLimitWindowMs: r.integer('RATE_LIMIT_WINDOW_MS', 60_000, 100, 24 * 3600_000),
   };

@@ -29,6 +29,7 @@ import { registerDedupRoutes } from './routes/dedup.js';
 import { registerEsBulkRoutes } from './routes/es-bulk.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerHealthRoutes } from './routes/health.js';
+import { registerHistogramRoutes } from './routes/histogram.js';
 import { registerLokiRoutes } from './routes/loki.js';
 import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerOtlpRoutes } from './routes/otlp.js';
@@ -165,6 +166,7 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
 
   registerPublishRoutes(app, ctx);
   registerEventRoutes(app, ctx);
+  registerHistogramRoutes(app, ctx);
   registerStatsRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
   registerDeadLetterRoutes(app, ctx);

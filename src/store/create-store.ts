@@ -12,6 +12,7 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
       poolSize: config.pgPoolSize,
       applicationName: `log-aggregator:${config.role}`,
       duplicatePolicy: config.duplicatePolicy,
+      searchIndex: config.searchIndex,
       // The next query reports an outage; this only notes that a pooled connection went away.
       onIdleError: (error) =>
         logger.warn(
@@ -27,7 +28,7 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
     'opening the embedded PGlite store (the first start creates it, which takes a few seconds)',
   );
   const started = Date.now();
-  const store = await openPgliteStore(config.dataDir, config.duplicatePolicy);
+  const store = await openPgliteStore(config.dataDir, config.duplicatePolicy, config.searchIndex);
   logger.info({ store: 'pglite', ms: Date.now() - started }, 'store ready: embedded PGlite');
   return store;
 }

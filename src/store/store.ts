@@ -6,6 +6,7 @@
  * letters, retention) so each caller names only the part it uses.
  */
 import type { AcceptedBatch, StoredEvent } from '../log-event.js';
+import type { FieldFilter } from '../search/field-filters.js';
 
 /** One queue message: the events of one accepted publish request. */
 export interface QueuedBatch {
@@ -106,12 +107,42 @@ export interface VerifyCheck {
 /** How a duplicate that differs from the stored copy is treated. */
 export type DuplicatePolicy = 'first-wins' | 'reject-conflicts';
 
-export interface EventQuery {
+/** Which stored events a listing or a histogram covers. */
+export interface EventFilter {
   readonly topic?: string | undefined;
   readonly source?: string | undefined;
   /** Event time bounds: since inclusive, until exclusive (ISO 8601). */
   readonly since?: string | undefined;
   readonly until?: string | undefined;
+  /** Search terms (search-terms.ts): each must appear in the event's search text, any case. */
+  readonly terms?: readonly string[] | undefined;
+  /** Exact JSON values at payload paths (field-filters.ts). */
+  readonly fields?: readonly FieldFilter[] | undefined;
+}
+
+/** Bucket widths of GET /events/histogram. */
+export const HISTOGRAM_INTERVALS = {
+  '1m': 60_000,
+  '5m': 300_000,
+  '1h': 3_600_000,
+  '1d': 86_400_000,
+};
+export type HistogramInterval = keyof typeof HISTOGRAM_INTERVALS;
+
+/** Events per bucket of event time, over [since, until). */
+export interface HistogramQuery extends EventFilter {
+  readonly since: string;
+  readonly until: string;
+  readonly interval: HistogramInterval;
+}
+
+/** A bucket holding at least one event: its start (ISO 8601 UTC, aligned to the Unix epoch). */
+export interface HistogramBucket {
+  readonly start: string;
+  readonly count: number;
+}
+
+export interface EventQuery extends EventFilter {
   /** By event time, then id; default newest first. */
   readonly order?: 'asc' | 'desc';
   /** Keyset cursor: only events after this (timestamp, id) in the chosen order. */
@@ -256,6 +287,11 @@ export interface EventReader {
   watchInserts(watcher: InsertWatcher): Promise<() => Promise<void>>;
   /** Rows stored (payload not expired), in all topics or in one. */
   countEvents(topic?: string): Promise<number>;
+  /**
+   * Events per bucket of event time, exactly the rows listEvents would return for the same
+   * filter; buckets without events are left out, in time order.
+   */
+  histogram(query: HistogramQuery): Promise<HistogramBucket[]>;
 }
 
 /** The counters and the figures derived from them. */

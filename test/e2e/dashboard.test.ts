@@ -641,5 +641,22 @@ describe.skipIf(skip)(
       await expect.poll(() => text(page, '#verify-state'), WAIT).toBe('counters verified');
       expect(problems).toEqual([]);
     });
+
+    it('before any data the charts say they wait for it, with no invented time axis', async () => {
+      svc = await startTestService('pglite-inbox');
+      browser = await openBrowser();
+      const { page } = browser;
+      // /stats never answers: the charts get no point, as on a first paint.
+      await page.route('**/stats', () => undefined);
+      await page.goto(svc.url);
+      for (const chart of ['#rate-chart', '#queue-chart']) {
+        await expect
+          .poll(() => text(page, `${chart} .chart-empty`), WAIT)
+          .toBe('Waiting for data…');
+        expect(await page.isVisible(`${chart} .chart-empty`)).toBe(true);
+        // The axes (uPlot's default empty range reads as 2027-2029) are not shown.
+        expect(await page.isVisible(`${chart} .uplot`)).toBe(false);
+      }
+    });
   },
 );

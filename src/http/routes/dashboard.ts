@@ -1,5 +1,5 @@
 /**
- * GET /: the dashboard, a static page whose script reads the JSON API like any other client
+ * GET /: the dashboard, and GET /explore: the explorer, static pages whose script reads the JSON API like any other client
  * (so it needs a read key exactly when the API does). Its files sit next to this module's output
  * (`src/dashboard` from source, `dist/dashboard` once built), and the uPlot chart library is
  * served from its installed package, so nothing is loaded from another origin and the page works
@@ -34,6 +34,10 @@ export function registerDashboardRoutes(app: FastifyInstance): void {
     });
     scope.get('/', { schema: { hide: true } }, (_request, reply) =>
       reply.sendFile('index.html', { maxAge: 0 }),
+    );
+    // The explorer: search, histogram and results of stored events (explore.html).
+    scope.get('/explore', { schema: { hide: true } }, (_request, reply) =>
+      reply.sendFile('explore.html', { maxAge: 0 }),
     );
     // The asset folder itself is no page (the static server would refuse it as a directory).
     // Relative targets, like every URL of the page, so a proxy may serve it under a path.

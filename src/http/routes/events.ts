@@ -8,9 +8,15 @@ import { AggregatorError } from '../../errors.js';
 import { storedEventsJson } from '../../stored-event-json.js';
 import { isValidTimestamp, normalizeTimestamp } from '../../timestamp.js';
 import type { RouteContext } from '../app-context.js';
+import {
+  contentFilterPatternProperties,
+  contentFilterProperties,
+  contentFilters,
+} from '../event-filter-params.js';
 import type { CounterReader, EventReader } from '../../store/store.js';
 
 interface EventsQuery {
+  q?: string;
   topic?: string;
   source?: string;
   since?: string;
@@ -75,11 +81,12 @@ export function registerEventRoutes(
       schema: {
         summary: 'List stored events',
         description:
-          'Newest event time first (order=desc) or oldest first. A full page carries `x-next-cursor`; pass it as `after` for the next page: unlike offset, it neither skips nor repeats events while new ones arrive. Payloads come back as stored: every number keeps its digits (nothing is rounded to a double); PostgreSQL jsonb normalises key order, whitespace and number notation (`1e2` → `100`).',
+          'Newest event time first (order=desc) or oldest first, filtered by topic, source, event time, search words (`q`) and payload values (`field.<path>`). A full page carries `x-next-cursor`; pass it as `after` for the next page: unlike offset, it neither skips nor repeats events while new ones arrive, and each page costs the same however deep. `offset` is kept for older clients; prefer the cursor. Payloads come back as stored: every number keeps its digits (nothing is rounded to a double); PostgreSQL jsonb normalises key order, whitespace and number notation (`1e2` → `100`).',
         tags: ['events'],
         querystring: {
           type: 'object',
           properties: {
+            ...contentFilterProperties,
             topic: { type: 'string', minLength: 1, maxLength: 255 },
             source: { type: 'string', minLength: 1, maxLength: 255 },
             since: timeBound('Event time at or after this instant.'),
@@ -87,8 +94,15 @@ export function registerEventRoutes(
             order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },
             after: { type: 'string', maxLength: 200, description: 'Cursor from x-next-cursor.' },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            offset: { type: 'integer', minimum: 0, maximum: 10_000_000, default: 0 },
+            offset: {
+              type: 'integer',
+              minimum: 0,
+              maximum: 10_000_000,
+              default: 0,
+              description: 'Rows to skip; reads them all first. Prefer the cursor (`after`).',
+            },
           },
+          patternProperties: contentFilterPatternProperties,
         },
         response: {
           200: {
@@ -106,7 +120,10 @@ export function registerEventRoutes(
     async (request, reply) => {
       const q = request.query;
       const after = q.after === undefined ? undefined : decodeCursor(q.after, q.order);
+      const { terms, fields } = contentFilters(q as unknown as Record<string, unknown>);
       const events = await ctx.store.listEvents({
+        terms,
+        fields,
         topic: q.topic,
         source: q.source,
         since: q.since === undefined ? undefined : normalizeTimestamp(q.since),

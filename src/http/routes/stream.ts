@@ -7,7 +7,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { EventFeed, type FeedEvent } from '../../live/event-feed.js';
+import { matchesFields, matchesTerms } from '../../search/event-match.js';
 import type { RouteContext } from '../app-context.js';
+import {
+  contentFilterPatternProperties,
+  contentFilterProperties,
+  contentFilters,
+} from '../event-filter-params.js';
 import type { EventReader } from '../../store/store.js';
 
 /** Bytes waiting for one subscriber's full socket beyond which it is cut off. */
@@ -18,7 +24,30 @@ const RETRY_MS = 1000;
 
 interface StreamQuery {
   topic?: string[];
+  source?: string;
+  q?: string;
   last_event_id?: number;
+}
+
+/**
+ * The events a subscriber with these source and content filters wants (docs/search.md: the same
+ * rules as GET /events), or undefined for all. Only filtered subscribers read the JSON back.
+ */
+function contentFilter(
+  source: string | undefined,
+  query: Record<string, unknown>,
+): ((events: readonly FeedEvent[]) => FeedEvent[]) | undefined {
+  const { terms, fields } = contentFilters(query);
+  if (source === undefined && terms === undefined && fields === undefined) return undefined;
+  return (events) =>
+    events.filter((e) => {
+      const stored = JSON.parse(e.json) as { source: string; payload: unknown };
+      return (
+        (source === undefined || stored.source === source) &&
+        matchesTerms(stored.source, stored.payload, terms ?? []) &&
+        matchesFields(stored.payload, fields ?? [])
+      );
+    });
 }
 
 function frames(events: readonly FeedEvent[]): string {
@@ -39,7 +68,7 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<Eve
       schema: {
         summary: 'Live tail of newly stored events (Server-Sent Events)',
         description:
-          'Each event stored from now on, once, as `id: <id>` and `data: <StoredEvent JSON>`. Reconnect with the Last-Event-ID header (or last_event_id) to resume right after that event. A client reading too slowly is disconnected and resumes by reconnecting.',
+          'Each event stored from now on, once, as `id: <id>` and `data: <StoredEvent JSON>`, filtered like GET /events by topic, source, `q` and `field.<path>`. Reconnect with the Last-Event-ID header (or last_event_id) to resume right after that event. A client reading too slowly is disconnected and resumes by reconnecting.',
         tags: ['events'],
         querystring: {
           type: 'object',
@@ -50,12 +79,15 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<Eve
               maxItems: 100,
               description: 'Only these topics (repeat the parameter for several).',
             },
+            source: { type: 'string', minLength: 1, maxLength: 255 },
+            ...contentFilterProperties,
             last_event_id: {
               type: 'integer',
               minimum: 0,
               description: 'Resume after this event (for clients that cannot set Last-Event-ID).',
             },
           },
+          patternProperties: contentFilterPatternProperties,
         },
         headers: {
           type: 'object',
@@ -68,6 +100,11 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<Eve
     async (request, reply) => {
       const header = request.headers['last-event-id'];
       const lastEventId = header !== undefined ? Number(header) : request.query.last_event_id;
+      // Before any answer: a bad q or field.* is a 422 like on GET /events.
+      const wanted = contentFilter(
+        request.query.source,
+        request.query as unknown as Record<string, unknown>,
+      );
       // Listening before the answer starts: a client that publishes once it has the headers
       // misses nothing. (If the database cannot be reached, this is an ordinary 503.)
       await feed.listen();
@@ -130,7 +167,10 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<Eve
         unsubscribe = await feed.subscribe(
           {
             topics: topics === undefined ? undefined : new Set(topics),
-            deliver: (events) => write(frames(events)),
+            deliver: (events) => {
+              const chosen = wanted === undefined ? events : wanted(events);
+              if (chosen.length > 0) write(frames(chosen));
+            },
             close: () => end(),
             isClosed: () => ended,
           },

@@ -3,6 +3,7 @@
  * PostgreSQL backend, with its data in a directory so it survives restarts.
  */
 import { migrated } from '../migrate.js';
+import { applySearchIndexSetting } from '../sql/search-indexes.js';
 import type { DuplicatePolicy } from '../store.js';
 import { SqlStore } from '../sql/sql-store.js';
 import { PgliteDriver } from './pglite-driver.js';
@@ -15,11 +16,19 @@ import { PgliteThreadDriver, pgliteThreadEntry } from './pglite-thread-driver.js
 export async function openPgliteStore(
   dataDir: string,
   duplicatePolicy: DuplicatePolicy = 'first-wins',
+  searchIndex = true,
 ): Promise<SqlStore> {
   const entry = pgliteThreadEntry();
   const driver =
     entry === undefined
       ? await PgliteDriver.open(dataDir)
       : await PgliteThreadDriver.open(dataDir, entry);
-  return new SqlStore(await migrated(driver), 'pglite', { duplicatePolicy });
+  await migrated(driver);
+  try {
+    await applySearchIndexSetting(driver, searchIndex);
+  } catch (error) {
+    await driver.close();
+    throw error;
+  }
+  return new SqlStore(driver, 'pglite', { duplicatePolicy });
 }

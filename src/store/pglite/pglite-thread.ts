@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 
 export interface ThreadRequest {
   readonly id: number;
@@ -27,7 +28,10 @@ const port = parentPort;
 if (port === null) throw new Error('pglite-thread must run as a worker thread');
 
 try {
-  const db = await PGlite.create((workerData as { dataDir: string }).dataDir);
+  const db = await PGlite.create((workerData as { dataDir: string }).dataDir, {
+    // Search (migration 0008) uses trigram indexes.
+    extensions: { pg_trgm },
+  });
   // Event timestamps without an offset are UTC (one connection, so the session setting holds).
   await db.exec("SET TIME ZONE 'UTC'");
   const unlisten = new Map<string, () => Promise<void>>();

@@ -3,7 +3,9 @@ import type { StoredEvent } from '../../log-event.js';
 import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
 import type { EventQuery, InsertWatcher } from '../store.js';
 import { INSERTED_CHANNEL } from './apply-statements.js';
+import { contentConditions, parameters, rangeConditions } from './event-filters.js';
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './rows/event-row.js';
+import { cursorCondition, searchNewest } from './search.js';
 import { run, type Statement } from './statement.js';
 
 export const EVENTS_IN_ID_RANGE: Statement = {
@@ -41,33 +43,27 @@ export const COUNT_TOPIC_EVENTS: Statement = {
 
 /**
  * GET /events. The text depends on the filters given, so it is built here (parameterised, never
- * from values) and not prepared.
+ * from values) and not prepared. With search terms or field filters, the first pages try the
+ * bounded scan of search.ts first.
  */
 export async function listEvents(db: SqlQueryable, query: EventQuery): Promise<StoredEvent[]> {
-  // Events whose payload retention removed are kept only as keys: never listed.
-  const where: string[] = ['expired_at IS NULL'];
-  const params: unknown[] = [];
-  const param = (value: unknown): string => {
-    params.push(value);
-    return `$${params.length}`;
-  };
-  if (query.topic !== undefined) where.push(`topic = ${param(query.topic)}`);
-  if (query.source !== undefined) where.push(`source = ${param(query.source)}`);
-  if (query.since !== undefined) where.push(`"timestamp" >= ${param(query.since)}::timestamptz`);
-  if (query.until !== undefined) where.push(`"timestamp" < ${param(query.until)}::timestamptz`);
-  const desc = query.order !== 'asc';
-  if (query.after !== undefined) {
-    // Keyset: rows strictly beyond the cursor in (timestamp, id) order, so pages neither skip
-    // nor repeat rows while new events arrive.
-    const ts = param(query.after.timestamp);
-    const id = param(query.after.id);
-    where.push(`("timestamp", id) ${desc ? '<' : '>'} (${ts}::timestamptz, ${id}::bigint)`);
+  const content = (query.terms?.length ?? 0) + (query.fields?.length ?? 0) > 0;
+  if (content && query.offset === 0) {
+    const page = await searchNewest(db, query);
+    if (page !== undefined) return page;
   }
+  const { params, param } = parameters();
+  // Events whose payload retention removed are kept only as keys: never listed.
+  const where = [...rangeConditions(query, param), ...contentConditions(query, param)];
+  const desc = query.order !== 'asc';
+  if (query.after !== undefined) where.push(cursorCondition(query.after, desc, param));
   const direction = desc ? 'DESC' : 'ASC';
+  // Qualified: unqualified, ORDER BY names the formatted output columns of EVENT_COLUMNS (text
+  // and float8), which no index provides, so every read sorted the whole topic.
   const rows = await db.query<EventRow>(
     `SELECT ${EVENT_COLUMNS} FROM events
        WHERE ${where.join(' AND ')}
-       ORDER BY "timestamp" ${direction}, id ${direction}
+       ORDER BY events."timestamp" ${direction}, events.id ${direction}
        LIMIT ${param(query.limit)} OFFSET ${param(query.offset)}`,
     params,
   );

@@ -16,6 +16,8 @@ import type {
   DuplicatePolicy,
   EventOutcome,
   EventQuery,
+  HistogramBucket,
+  HistogramQuery,
   Inbox,
   InsertWatcher,
   QueuedBatch,
@@ -31,6 +33,7 @@ import * as counters from './counters.js';
 import * as deadLetters from './dead-letters.js';
 import { dedupStats } from './dedup-stats.js';
 import * as events from './events.js';
+import { histogram } from './histogram.js';
 import { SqlInbox } from './inbox.js';
 import * as receipts from './receipts.js';
 import * as retention from './retention.js';
@@ -83,6 +86,10 @@ export class SqlStore implements Store {
 
   listEvents(query: EventQuery): Promise<StoredEvent[]> {
     return reading(events.listEvents(this.driver, query));
+  }
+
+  histogram(query: HistogramQuery): Promise<HistogramBucket[]> {
+    return histogram(this.driver, query);
   }
 
   eventsInIdRange(from: number, to: number): Promise<StoredEvent[]> {

@@ -1,0 +1,349 @@
+/**
+ * `npm run bench -- --read --stored 10000000`: read latency on a large store, and what search
+ * costs ingest.
+ *
+ * 1. The store: a PostgreSQL database named after its size (`agg_bench_read_<stored>`), loaded
+ *    through the service (POST /publish, queue, workers) with generated log lines, and reused as
+ *    it is when a later run finds it full (deterministic event ids: an interrupted load resumes,
+ *    its repeats are duplicates). `--fresh-store` drops it first.
+ * 2. Each query shape of GET /events and /events/histogram (docs/search.md), `--read-repeat` times
+ *    with varying parameters, one request at a time: p50 and p99 in ms.
+ * 3. Ingest with SEARCH_INDEX=on and =off: the same `--ingest-events` events into two fresh
+ *    databases, end to end (published until stored), events/s.
+ *
+ * PostgreSQL backends only (postgres-redis, postgres-inbox): the sizes this is for are not what
+ * the embedded store is for.
+ */
+import { quantile, publishEvents } from '../src/cli/publisher.js';
+import type { LogEvent } from '../src/log-event.js';
+import pg from 'pg';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RUNNERS, type ServiceUrls } from './backends.js';
+import { deploy, type Deployment } from './deployment.js';
+import type { Backend } from './result.js';
+
+export interface ReadPlan {
+  readonly backend: Backend;
+  readonly stored: number;
+  readonly repeat: number;
+  readonly ingestEvents: number;
+  readonly freshStore: boolean;
+  readonly urls: ServiceUrls;
+  readonly nodeArgs: readonly string[];
+  readonly log: (line: string) => void;
+}
+
+export interface ShapeResult {
+  readonly shape: string;
+  readonly requests: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Rows in the answers, summed: a shape that found nothing measured nothing. */
+  readonly rows: number;
+}
+
+export interface ReadResult {
+  readonly backend: Backend;
+  readonly stored: number;
+  readonly shapes: readonly ShapeResult[];
+  readonly ingest: {
+    readonly searchOn: number;
+    readonly searchOff: number;
+    readonly events: number;
+  };
+  readonly finishedAt: string;
+}
+
+const TOPICS = 10;
+const SOURCES = 50;
+/** The stored events span this long, ending at the load's start day. */
+const SPAN_MS = 30 * 86_400_000;
+const END_MS = Date.parse('2026-06-01T00:00:00Z');
+const WORDS = ['checkout', 'payment', 'login', 'search', 'upload', 'export', 'refund', 'invoice'];
+const OUTCOMES = ['ok', 'ok', 'ok', 'ok', 'slow', 'retry', 'timeout', 'refused'];
+const LOAD_CHUNK = 200_000;
+
+/** A token unique to event i: what a person pastes from one log line (1 match). */
+export const requestToken = (i: number) =>
+  `req-${(Math.imul(i + 1, 2_654_435_761) >>> 0).toString(16).padStart(8, '0')}`;
+
+/** Event i of a store of `stored` events: deterministic, so a store can be reloaded or resumed. */
+export function readEvent(i: number, stored: number): LogEvent {
+  const word = WORDS[i % WORDS.length] as string;
+  const outcome = OUTCOMES[Math.floor(i / 7) % OUTCOMES.length] as string;
+  return {
+    topic: `topic-${i % TOPICS}`,
+    event_id: `e${i}`,
+    timestamp: new Date(END_MS - SPAN_MS + Math.floor((i * SPAN_MS) / stored)).toISOString(),
+    source: `host-${i % SOURCES}`,
+    payload: {
+      level: outcome === 'ok' ? 'info' : outcome === 'slow' ? 'warn' : 'error',
+      msg: `${word} ${outcome} after ${(i * 37) % 5000}ms`,
+      req: requestToken(i),
+      http: { status: outcome === 'ok' ? 200 : outcome === 'refused' ? 503 : 504 },
+      client: { ip: `10.${i % 7}.${i % 251}.${i % 253}` },
+    },
+  };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  return (await (await fetch(url)).json()) as T;
+}
+
+async function waitUntilStored(url: string, sent: number): Promise<void> {
+  for (;;) {
+    const queue = await getJson<{ queue_size: number }>(`${url}/queue/stats`);
+    const stats = await getJson<{ received: number }>(`${url}/stats`);
+    if (queue.queue_size === 0 && stats.received >= sent) return;
+    await sleep(200);
+  }
+}
+
+async function start(plan: ReadPlan, env: Record<string, string>): Promise<Deployment> {
+  const runner = RUNNERS[plan.backend];
+  const deployment = await deploy({
+    env,
+    separateWorkers: runner.separateWorkers,
+    workerProcesses: 1,
+    nodeArgs: plan.nodeArgs,
+  });
+  await deployment.addWorkers();
+  return deployment;
+}
+
+function databaseUrl(adminUrl: string, name: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Publishes events [from, to) of the store in chunks, through the service. */
+async function load(plan: ReadPlan, url: string, from: number): Promise<void> {
+  const started = performance.now();
+  for (let i = from; i < plan.stored; i += LOAD_CHUNK) {
+    const chunk = Array.from({ length: Math.min(LOAD_CHUNK, plan.stored - i) }, (_, k) =>
+      readEvent(i + k, plan.stored),
+    );
+    await publishEvents(chunk, { url, batch: 500, concurrency: 8 });
+    const done = i + chunk.length;
+    const rate = (done - from) / ((performance.now() - started) / 1000);
+    plan.log(`  loaded ${done} / ${plan.stored} (${Math.round(rate)} events/s)`);
+  }
+  await waitUntilStored(url, plan.stored - from);
+}
+
+/** One query shape: a name and the request path of its n-th run. */
+interface Shape {
+  readonly name: string;
+  path(n: number): string;
+  /** Follows the cursor of the first page this many times and times those pages instead. */
+  readonly cursorPages?: number;
+}
+
+function shapes(stored: number): Shape[] {
+  const topic = (n: number) => `topic-${n % TOPICS}`;
+  const day = (n: number) => new Date(END_MS - SPAN_MS + ((n * 86_400_000) % SPAN_MS));
+  const iso = (d: Date) => d.toISOString();
+  const rare = (n: number) => requestToken((n * 7_919_993) % stored);
+  const q = (s: string) => encodeURIComponent(s);
+  return [
+    { name: 'newest first, one topic', path: (n) => `/events?topic=${topic(n)}&limit=100` },
+    { name: 'newest first, all topics', path: () => `/events?limit=100` },
+    { name: 'by source', path: (n) => `/events?source=host-${n % SOURCES}&limit=100` },
+    {
+      name: 'by time range (1 h), one topic',
+      path: (n) =>
+        `/events?topic=${topic(n)}&since=${iso(day(n))}&until=${iso(new Date(day(n).getTime() + 3_600_000))}&limit=100`,
+    },
+    {
+      name: 'cursor pages 2-6, one topic',
+      path: (n) => `/events?topic=${topic(n)}&limit=100`,
+      cursorPages: 5,
+    },
+    {
+      name: 'deep offset (10,000), one topic',
+      path: (n) => `/events?topic=${topic(n)}&limit=100&offset=10000`,
+    },
+    { name: 'search: a rare token (1 match)', path: (n) => `/events?q=${q(rare(n))}&limit=100` },
+    {
+      name: 'search: two words in a topic',
+      path: (n) =>
+        `/events?topic=${topic(n)}&q=${q(`${WORDS[n % WORDS.length] as string} ${OUTCOMES[4 + (n % 4)] as string}`)}&limit=100`,
+    },
+    {
+      name: 'field: level=error in a topic',
+      path: (n) => `/events?topic=${topic(n)}&field.level=error&limit=100`,
+    },
+    { name: 'field: a rare value', path: (n) => `/events?field.req=${q(rare(n))}&limit=100` },
+    {
+      name: 'histogram: 24 hourly buckets, one topic',
+      path: (n) =>
+        `/events/histogram?topic=${topic(n)}&interval=1h&since=${iso(day(n))}&until=${iso(new Date(day(n).getTime() + 86_400_000))}`,
+    },
+  ];
+}
+
+async function timed(url: string): Promise<{ ms: number; rows: number; cursor: string | null }> {
+  const started = performance.now();
+  const response = await fetch(url);
+  const body = await response.json();
+  const ms = performance.now() - started;
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${JSON.stringify(body)}`);
+  const rows = Array.isArray(body)
+    ? body.length
+    : ((body as { buckets?: { count: number }[] }).buckets ?? []).reduce((s, b) => s + b.count, 0);
+  return { ms, rows, cursor: response.headers.get('x-next-cursor') };
+}
+
+async function measureShape(base: string, shape: Shape, repeat: number): Promise<ShapeResult> {
+  const latencies: number[] = [];
+  let rows = 0;
+  // A few unmeasured runs first: connections, plans and caches warm.
+  for (let n = 0; n < Math.min(5, repeat); n++) await timed(`${base}${shape.path(n + repeat)}`);
+  for (let n = 0; n < repeat; n++) {
+    const first = await timed(`${base}${shape.path(n)}`);
+    if (shape.cursorPages === undefined) {
+      latencies.push(first.ms);
+      rows += first.rows;
+      continue;
+    }
+    let cursor = first.cursor;
+    for (let p = 0; p < shape.cursorPages && cursor !== null; p++) {
+      const sep = shape.path(n).includes('?') ? '&' : '?';
+      const page = await timed(`${base}${shape.path(n)}${sep}after=${encodeURIComponent(cursor)}`);
+      latencies.push(page.ms);
+      rows += page.rows;
+      cursor = page.cursor;
+    }
+  }
+  return {
+    shape: shape.name,
+    requests: latencies.length,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    rows,
+  };
+}
+
+/** Events/s end to end into a fresh database with SEARCH_INDEX as given. */
+async function ingestRate(plan: ReadPlan, searchIndex: 'on' | 'off'): Promise<number> {
+  const runId = `${randomUUID().slice(0, 8)}_${searchIndex}`;
+  const data = await RUNNERS[plan.backend].fresh(runId, plan.urls);
+  try {
+    const deployment = await start(plan, { ...data.env, SEARCH_INDEX: searchIndex });
+    try {
+      const events = Array.from({ length: plan.ingestEvents }, (_, i) =>
+        readEvent(i, plan.ingestEvents),
+      );
+      const report = await publishEvents(events, {
+        url: deployment.url,
+        batch: 100,
+        concurrency: 20,
+      });
+      await waitUntilStored(deployment.url, events.length);
+      return events.length / ((performance.now() - report.startedAt) / 1000);
+    } finally {
+      await deployment.stop();
+    }
+  } finally {
+    await data.dispose();
+  }
+}
+
+export async function runRead(plan: ReadPlan): Promise<ReadResult> {
+  if (!plan.backend.startsWith('postgres')) {
+    throw new Error('--read runs on postgres-redis or postgres-inbox');
+  }
+  const { log } = plan;
+  const name = `agg_bench_read_${plan.stored}`;
+  const url = databaseUrl(plan.urls.databaseUrl, name);
+  await admin(plan.urls.databaseUrl, async (c) => {
+    if (plan.freshStore) await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${name}"`);
+  });
+  const prefix = `bench-read-${plan.stored}`;
+  const env: Record<string, string> = { DATABASE_URL: url, SEARCH_INDEX: 'on' };
+  if (plan.backend === 'postgres-redis') {
+    env.REDIS_URL = plan.urls.redisUrl;
+    env.REDIS_KEY_PREFIX = prefix;
+  }
+  log(`[read] starting the service on ${name}…`);
+  const deployment = await start(plan, env);
+  let shapesMeasured: ShapeResult[];
+  try {
+    const stats = await getJson<{ unique_processed: number }>(`${deployment.url}/stats`);
+    if (stats.unique_processed >= plan.stored) {
+      log(`[read] reusing the store: ${stats.unique_processed} events stored`);
+    } else {
+      // Ids are deterministic: resuming from what is stored repeats at most the last chunk.
+      const from = Math.floor(stats.unique_processed / LOAD_CHUNK) * LOAD_CHUNK;
+      log(`[read] loading ${plan.stored - from} events through the service…`);
+      await load(plan, deployment.url, from);
+    }
+    await admin(url, (c) => c.query('VACUUM ANALYZE events'));
+    shapesMeasured = [];
+    for (const shape of shapes(plan.stored)) {
+      log(`[read] ${shape.name}…`);
+      shapesMeasured.push(await measureShape(deployment.url, shape, plan.repeat));
+    }
+  } finally {
+    await deployment.stop();
+  }
+  log(`[read] ingest of ${plan.ingestEvents} events with SEARCH_INDEX=on, then off…`);
+  const searchOn = await ingestRate(plan, 'on');
+  const searchOff = await ingestRate(plan, 'off');
+  return {
+    backend: plan.backend,
+    stored: plan.stored,
+    shapes: shapesMeasured,
+    ingest: { searchOn, searchOff, events: plan.ingestEvents },
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+/** The targets of issue 16, by shape name prefix: p99 at most this many ms. */
+const TARGETS: readonly [string, number][] = [
+  ['newest first', 20],
+  ['by source', 20],
+  ['by time range', 20],
+  ['cursor pages', 20],
+  ['search: a rare token', 100],
+  ['search: two words', 200],
+  ['histogram: 24 hourly', 200],
+];
+
+export function readReport(result: ReadResult): string {
+  const lines = [
+    `Read benchmark: ${result.backend}, ${result.stored} events stored`,
+    '',
+    '| query shape | requests | p50 ms | p99 ms | rows | target p99 |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const s of result.shapes) {
+    const target = TARGETS.find(([prefix]) => s.shape.startsWith(prefix))?.[1];
+    const verdict =
+      target === undefined ? '' : `≤ ${target} ms ${s.p99Ms <= target ? 'met' : 'MISSED'}`;
+    lines.push(
+      `| ${s.shape} | ${s.requests} | ${s.p50Ms.toFixed(1)} | ${s.p99Ms.toFixed(1)} | ${s.rows} | ${verdict} |`,
+    );
+  }
+  const ratio = result.ingest.searchOn / result.ingest.searchOff;
+  lines.push(
+    '',
+    `Ingest of ${result.ingest.events} events, end to end: SEARCH_INDEX=on ${Math.round(result.ingest.searchOn)} events/s, off ${Math.round(result.ingest.searchOff)} events/s (on/off ${(ratio * 100).toFixed(0)}%, target ≥ 85% ${ratio >= 0.85 ? 'met' : 'MISSED'})`,
+    '',
+  );
+  return lines.join('\n');
+}

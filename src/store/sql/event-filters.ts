@@ -1,0 +1,60 @@
+/**
+ * The WHERE conditions of an EventFilter, shared by the listing (events.ts, search.ts) and the
+ * histogram (histogram.ts) so both cover exactly the same rows. Values are always parameters.
+ */
+import { containmentOf } from '../../search/field-filters.js';
+import type { EventFilter } from '../store.js';
+import { SEARCH_INDEX_TEXT } from './search-indexes.js';
+
+/** Adds a parameter and returns its placeholder (`$n`). */
+export type Param = (value: unknown) => string;
+
+/** A fresh parameter list and the function that appends to it. */
+export function parameters(): { params: unknown[]; param: Param } {
+  const params: unknown[] = [];
+  return {
+    params,
+    param: (value) => {
+      params.push(value);
+      return `$${params.length}`;
+    },
+  };
+}
+
+/**
+ * Conditions an index on (topic | source, timestamp, id) can walk: expired rows (kept only as
+ * keys) are never listed; topic, source and the time range.
+ */
+export function rangeConditions(filter: EventFilter, param: Param): string[] {
+  const where = ['expired_at IS NULL'];
+  if (filter.topic !== undefined) where.push(`topic = ${param(filter.topic)}`);
+  if (filter.source !== undefined) where.push(`source = ${param(filter.source)}`);
+  if (filter.since !== undefined) where.push(`"timestamp" >= ${param(filter.since)}::timestamptz`);
+  if (filter.until !== undefined) where.push(`"timestamp" < ${param(filter.until)}::timestamptz`);
+  return where;
+}
+
+/** Escapes LIKE's wildcards so a term matches as written. */
+const likeLiteral = (term: string) => term.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** A term as it appears in a JSON string: `\` and control characters escaped as jsonb prints them. */
+const jsonEscaped = (term: string) => JSON.stringify(term).slice(1, -1);
+
+/**
+ * Conditions on content: each search term must appear in event_search_text (migration 0008),
+ * ignoring case; the same term, JSON-escaped, in SEARCH_INDEX_TEXT first, which the trigram index
+ * serves and which is cheap to compute, so the exact text is computed only for rows that may
+ * match. The payload must contain each field filter's value at its path (`@>`, served by the
+ * jsonb_path_ops index). Empty without either.
+ */
+export function contentConditions(filter: EventFilter, param: Param): string[] {
+  const where: string[] = [];
+  for (const term of filter.terms ?? []) {
+    where.push(`${SEARCH_INDEX_TEXT} ILIKE ${param(`%${likeLiteral(jsonEscaped(term))}%`)}`);
+    where.push(`event_search_text(payload, source) ILIKE ${param(`%${likeLiteral(term)}%`)}`);
+  }
+  for (const field of filter.fields ?? []) {
+    where.push(`payload @> ${param(JSON.stringify(containmentOf(field)))}::jsonb`);
+  }
+  return where;
+}

@@ -1,0 +1,229 @@
+/**
+ * Reads that do not grow with the store: every query shape GET /events (and the histogram) runs is
+ * planned by PostgreSQL as an index walk, never a sequential scan nor a sort of everything that
+ * matches. The statements are the store's own (captured as it runs them), explained with
+ * `EXPLAIN (FORMAT JSON)` on a database with enough rows, analysed, for the planner to choose as
+ * it would on a large store.
+ *
+ * PostgreSQL only: PGlite plans the same SQL, but it is the embedded store for small volumes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrated } from '../../src/store/migrate.js';
+import { PgDriver } from '../../src/store/postgres/pg-driver.js';
+import { listEvents } from '../../src/store/sql/events.js';
+import { histogram } from '../../src/store/sql/histogram.js';
+import { applySearchIndexSetting } from '../../src/store/sql/search-indexes.js';
+import type { SqlDriver, SqlQueryable } from '../../src/store/sql-driver.js';
+import type { EventQuery, HistogramQuery } from '../../src/store/store.js';
+import { needsPostgres } from '../helpers/environment.js';
+import { createResources, suiteBackends, type TestResources } from '../helpers/test-service.js';
+
+const postgres = suiteBackends().find((b) => needsPostgres(b.name));
+
+const ROWS = 150_000;
+/** Rows are one second apart from here, spread over 10 topics and 50 sources. */
+const START = '2026-01-01T00:00:00Z';
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
+
+/** Every node of a plan tree, depth first. */
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+/** Runs statements for real and keeps the plan PostgreSQL chose for each. */
+function explaining(db: SqlQueryable): { db: SqlQueryable; plans: PlanNode[] } {
+  const plans: PlanNode[] = [];
+  return {
+    plans,
+    db: {
+      async query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]> {
+        const [explained] = await db.query<{ 'QUERY PLAN': { Plan: PlanNode }[] }>(
+          `EXPLAIN (FORMAT JSON) ${text}`,
+          params,
+        );
+        const plan = explained?.['QUERY PLAN'][0]?.Plan;
+        if (plan !== undefined) plans.push(plan);
+        return db.query<Row>(text, params);
+      },
+      exec: (sql: string) => db.exec(sql),
+    },
+  };
+}
+
+/** The indexes that find matching rows of a search or a field filter directly. */
+const CONTENT_INDEXES = ['events_search_idx', 'events_payload_idx'];
+
+/**
+ * A sort is acceptable only of rows already bounded: the bounded scan's window (a CTE of at most
+ * SCAN_WINDOW rows) or the matches a content index found.
+ */
+function boundedSort(sort: PlanNode): boolean {
+  const below = nodes(sort).slice(1);
+  return (
+    below.some((n) => n['Node Type'] === 'CTE Scan') ||
+    below.some((n) => CONTENT_INDEXES.includes(n['Index Name'] ?? ''))
+  );
+}
+
+const page = { limit: 100, offset: 0 } as const;
+const cursor = { timestamp: '2026-01-02T12:00:00.000000Z', id: 129_600 } as const;
+
+/** Each listing shape, with the cursor page of each as well. */
+const LISTINGS: Record<string, EventQuery> = {
+  'newest first, all topics': { ...page },
+  'newest first, one topic': { ...page, topic: 't3' },
+  'oldest first, one topic': { ...page, topic: 't3', order: 'asc' },
+  'by source': { ...page, source: 'host-7' },
+  'by source within a topic': { ...page, topic: 't7', source: 'host-7' },
+  'by time range': { ...page, since: '2026-01-02T00:00:00Z', until: '2026-01-02T06:00:00Z' },
+  'by time range within a topic': {
+    ...page,
+    topic: 't3',
+    since: '2026-01-02T00:00:00Z',
+    until: '2026-01-02T06:00:00Z',
+  },
+  'deep offset': { ...page, topic: 't3', offset: 5000 },
+};
+
+/** md5-derived tokens of the generated rows, as the INSERT below writes them. */
+const RARE = 'req-a9b7ba'; // 'req-' || substr(md5('1000'), 1, 6): the row g = 1000
+
+/** Shapes with search terms or field filters, first page and cursor page. */
+const SEARCHES: Record<string, EventQuery> = {
+  'a rare token (1 match)': { ...page, terms: [RARE] },
+  'a rare token in a topic': { ...page, topic: 't0', terms: [RARE] },
+  'two common words in a topic': { ...page, topic: 't3', terms: ['handled', 'request'] },
+  'a common field': { ...page, fields: [{ path: ['http', 'status'], value: 500 }] },
+  'a rare field': { ...page, fields: [{ path: ['req'], value: RARE }] },
+  'a word and a field in a time range': {
+    ...page,
+    since: '2026-01-02T00:00:00Z',
+    until: '2026-01-02T06:00:00Z',
+    terms: ['handled'],
+    fields: [{ path: ['level'], value: 'error' }],
+  },
+};
+
+const HISTOGRAMS: Record<string, HistogramQuery> = {
+  '24 hourly buckets of a topic': {
+    topic: 't3',
+    since: '2026-01-01T12:00:00Z',
+    until: '2026-01-02T12:00:00Z',
+    interval: '1h',
+  },
+  'a rare token, all topics': {
+    since: '2026-01-01T00:00:00Z',
+    until: '2026-01-04T00:00:00Z',
+    interval: '1h',
+    terms: [RARE],
+  },
+  'a field in a source': {
+    source: 'host-7',
+    since: '2026-01-01T00:00:00Z',
+    until: '2026-01-02T00:00:00Z',
+    interval: '5m',
+    fields: [{ path: ['level'], value: 'error' }],
+  },
+};
+
+describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
+  `read plans on postgres${postgres === undefined ? ' (SKIPPED: no PostgreSQL backend requested)' : postgres.skip === undefined ? '' : ` (SKIPPED: ${postgres.skip})`}`,
+  () => {
+    let resources: TestResources;
+    let driver: SqlDriver;
+
+    beforeAll(async () => {
+      resources = await createResources(postgres?.name ?? 'postgres-inbox');
+      driver = await migrated(
+        new PgDriver({ connectionString: resources.databaseUrl ?? '', poolSize: 2 }),
+      );
+      await driver.query(
+        `INSERT INTO events (topic, event_id, "timestamp", source, payload)
+         SELECT 't' || (g % 10), g::text, $1::timestamptz + g * interval '1 second',
+                'host-' || (g % 50),
+                jsonb_build_object('level', (ARRAY['info','warn','error','debug'])[1 + g % 4],
+                  'msg', 'request ' || md5(g::text) || ' handled in ' || (g % 997) || 'ms',
+                  'http', jsonb_build_object('status', (ARRAY[200,200,200,404,500])[1 + g % 5],
+                                             'path', '/api/v1/cart/' || (g % 1000)),
+                  'req', 'req-' || substr(md5(g::text), 1, 6))
+         FROM generate_series(1, $2::int) AS g`,
+        [START, ROWS],
+      );
+      await applySearchIndexSetting(driver, true);
+      await driver.exec('ANALYZE events');
+    }, 120_000);
+    afterAll(async () => {
+      await driver?.close();
+      await resources?.dispose();
+    });
+
+    for (const [shape, query] of Object.entries(LISTINGS)) {
+      // The cursor replaces the offset: no client pages with both.
+      for (const paged of query.offset > 0 ? [false] : [false, true]) {
+        it(`${shape}${paged ? ', cursor page' : ''}: an index walk, no full sort`, async () => {
+          const { db, plans } = explaining(driver);
+          const rows = await listEvents(db, paged ? { ...query, after: cursor } : query);
+          expect(rows.length).toBeGreaterThan(0);
+          expect(plans.length).toBeGreaterThan(0);
+          for (const plan of plans) {
+            const types = nodes(plan).map((n) => n['Node Type']);
+            expect(types, JSON.stringify(plan)).not.toContain('Seq Scan');
+            expect(types, JSON.stringify(plan)).not.toContain('Sort');
+            expect(types, JSON.stringify(plan)).not.toContain('Incremental Sort');
+            expect(types.some((t) => t.startsWith('Index'))).toBe(true);
+          }
+        });
+      }
+    }
+
+    for (const [shape, query] of Object.entries(SEARCHES)) {
+      for (const paged of [false, true]) {
+        it(`search, ${shape}${paged ? ', cursor page' : ''}: index, bounded sorts only`, async () => {
+          const { db, plans } = explaining(driver);
+          await listEvents(db, paged ? { ...query, after: cursor } : query);
+          expect(plans.length).toBeGreaterThan(0);
+          for (const plan of plans) {
+            const all = nodes(plan);
+            const text = JSON.stringify(plan);
+            expect(
+              all.map((n) => n['Node Type']),
+              text,
+            ).not.toContain('Seq Scan');
+            for (const sort of all.filter((n) => n['Node Type'].endsWith('Sort'))) {
+              expect(boundedSort(sort), text).toBe(true);
+            }
+            expect(all.some((n) => n['Node Type'].includes('Index'))).toBe(true);
+          }
+        });
+      }
+    }
+
+    it('the rare token is found by the trigram index', async () => {
+      const { db, plans } = explaining(driver);
+      const rows = await listEvents(db, SEARCHES['a rare token (1 match)'] as EventQuery);
+      expect(rows.map((r) => r.event_id)).toEqual(['1000']);
+      const used = plans.flatMap(nodes).map((n) => n['Index Name']);
+      expect(used).toContain('events_search_idx');
+    });
+
+    for (const [shape, query] of Object.entries(HISTOGRAMS)) {
+      it(`histogram, ${shape}: no sequential scan`, async () => {
+        const { db, plans } = explaining(driver);
+        await histogram(db, query);
+        expect(plans).toHaveLength(1);
+        const all = nodes(plans[0] as PlanNode);
+        expect(
+          all.map((n) => n['Node Type']),
+          JSON.stringify(plans[0]),
+        ).not.toContain('Seq Scan');
+        expect(all.some((n) => n['Node Type'].includes('Index'))).toBe(true);
+      });
+    }
+  },
+);
