@@ -39,6 +39,16 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key this service owns, so several deployments can share one Redis. */
   readonly redisKeyPrefix: string;
+  /** NATS server URL(s), comma-separated; set, the queue is a JetStream stream (REDIS_URL must be unset). */
+  readonly natsUrl: string | undefined;
+  /** The JetStream stream holding the queue. */
+  readonly natsStream: string;
+  /** Copies of each queued message in a NATS cluster. */
+  readonly natsReplicas: number;
+  /** The stream's byte limit (0: none); past it a publish is refused at the server. */
+  readonly natsMaxBytes: number;
+  /** Deliveries after which a message is parked as poison (each earlier one ended its worker). */
+  readonly natsMaxDeliver: number;
   readonly maxEventsPerRequest: number;
   readonly maxBodyBytes: number;
   /** Events accepted but not yet applied above which `POST /publish` answers 503. */
@@ -220,6 +230,11 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolSize: r.integer('PG_POOL_SIZE', 10, 1, 1000),
     redisUrl: r.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'aggregator'),
+    natsUrl: r.optionalUrl('NATS_URL', ['nats:', 'tls:']),
+    natsStream: r.string('NATS_STREAM', 'aggregator'),
+    natsReplicas: r.integer('NATS_REPLICAS', 1, 1, 5),
+    natsMaxBytes: r.integer('NATS_MAX_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    natsMaxDeliver: r.integer('NATS_MAX_DELIVER', 20, 2, 10_000),
     maxEventsPerRequest: r.integer('MAX_EVENTS_PER_REQUEST', 1000, 1, 100_000),
     maxBodyBytes: r.integer('MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     queueMaxEvents: r.integer('QUEUE_MAX_EVENTS', 2_000_000, 1, 1_000_000_000),
@@ -258,6 +273,12 @@ export function loadConfig(env: Env = process.env): Config {
     r.problems.push(
       `ROLE=${config.role} needs DATABASE_URL: the embedded PGlite store belongs to one process, which must run both the API and the workers`,
     );
+  }
+  if (config.natsUrl !== undefined && config.redisUrl !== undefined) {
+    r.problems.push('NATS_URL and REDIS_URL both set: choose one queue');
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(config.natsStream)) {
+    r.problems.push(`NATS_STREAM must be letters, digits, - and _ (got "${config.natsStream}")`);
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

@@ -3,18 +3,27 @@
  * reachable (TEST_DATABASE_URL, TEST_REDIS_URL) and skipped loudly otherwise, unless
  * REQUIRE_SERVICES=1 makes their absence a failure.
  */
-export type BackendName = 'pglite-inbox' | 'pglite-redis' | 'postgres-inbox' | 'postgres-redis';
+export type BackendName =
+  'pglite-inbox' | 'pglite-redis' | 'postgres-inbox' | 'postgres-redis' | 'postgres-jetstream';
 
 const ALL_BACKENDS: readonly BackendName[] = [
   'pglite-inbox',
   'pglite-redis',
   'postgres-inbox',
   'postgres-redis',
+  'postgres-jetstream',
 ];
+
+/**
+ * Backends that run only the contract suite and the focused suites that ask for them
+ * (suiteBackends' `focused` option), unless BACKENDS names them: keeps CI short.
+ */
+const FOCUSED_BACKENDS: readonly BackendName[] = ['postgres-jetstream'];
 
 export const TEST_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const TEST_NATS_URL = process.env.TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 export const REQUIRE_SERVICES = ['1', 'true', 'yes'].includes(
   (process.env.REQUIRE_SERVICES ?? '').toLowerCase(),
 );
@@ -37,4 +46,18 @@ export function needsPostgres(backend: BackendName): boolean {
 
 export function needsRedis(backend: BackendName): boolean {
   return backend.endsWith('redis');
+}
+
+export function needsNats(backend: BackendName): boolean {
+  return backend.endsWith('jetstream');
+}
+
+/**
+ * Whether a heavy shared suite runs on `backend`: the focused backends only when BACKENDS names
+ * them.
+ */
+export function inEverySuite(backend: BackendName): boolean {
+  if (!FOCUSED_BACKENDS.includes(backend)) return true;
+  const raw = process.env.BACKENDS?.trim();
+  return raw !== undefined && raw !== '' && raw !== 'all';
 }
