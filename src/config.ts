@@ -39,6 +39,12 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key this service owns, so several deployments can share one Redis. */
   readonly redisKeyPrefix: string;
+  /** Redis Cluster seed nodes (`host:port`); set, the queue is sharded over the cluster. */
+  readonly redisClusterNodes: readonly string[];
+  /** Streams the Redis Cluster queue is spread over. */
+  readonly redisStreamShards: number;
+  /** Replicas that must hold a queued entry before the 200 (Redis `WAIT`); 0 does not wait. */
+  readonly redisMinReplicas: number;
   /** NATS server URL(s), comma-separated; set, the queue is a JetStream stream (REDIS_URL must be unset). */
   readonly natsUrl: string | undefined;
   /** The JetStream stream holding the queue. */
@@ -230,6 +236,12 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolSize: r.integer('PG_POOL_SIZE', 10, 1, 1000),
     redisUrl: r.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'aggregator'),
+    redisClusterNodes: (env.REDIS_CLUSTER_NODES ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter((n) => n !== ''),
+    redisStreamShards: r.integer('REDIS_STREAM_SHARDS', 16, 1, 16384),
+    redisMinReplicas: r.integer('REDIS_MIN_REPLICAS', 0, 0, 16),
     natsUrl: r.optionalUrl('NATS_URL', ['nats:', 'tls:']),
     natsStream: r.string('NATS_STREAM', 'aggregator'),
     natsReplicas: r.integer('NATS_REPLICAS', 1, 1, 5),
@@ -274,8 +286,16 @@ export function loadConfig(env: Env = process.env): Config {
       `ROLE=${config.role} needs DATABASE_URL: the embedded PGlite store belongs to one process, which must run both the API and the workers`,
     );
   }
-  if (config.natsUrl !== undefined && config.redisUrl !== undefined) {
-    r.problems.push('NATS_URL and REDIS_URL both set: choose one queue');
+  const queues = [
+    config.natsUrl !== undefined ? 'NATS_URL' : undefined,
+    config.redisUrl !== undefined ? 'REDIS_URL' : undefined,
+    config.redisClusterNodes.length > 0 ? 'REDIS_CLUSTER_NODES' : undefined,
+  ].filter((q) => q !== undefined);
+  if (queues.length > 1) r.problems.push(`${queues.join(' and ')} set: choose one queue`);
+  for (const node of config.redisClusterNodes) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(node)) {
+      r.problems.push(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
+    }
   }
   if (!/^[A-Za-z0-9_-]+$/.test(config.natsStream)) {
     r.problems.push(`NATS_STREAM must be letters, digits, - and _ (got "${config.natsStream}")`);

@@ -17,6 +17,8 @@ export interface LogEvent {
 export interface AcceptedBatch {
   readonly body: Buffer | string;
   readonly eventCount: number;
+  /** The first event's topic, when known: a sharded queue routes by it. */
+  readonly topic?: string | undefined;
 }
 
 export interface StoredEvent extends LogEvent {

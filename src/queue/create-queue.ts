@@ -1,12 +1,14 @@
 /**
- * Chooses the Queue backend from the configuration: a JetStream stream if NATS_URL is set, Redis
- * Streams if REDIS_URL is set, else the inbox.
+ * Chooses the Queue backend from the configuration: a JetStream stream if NATS_URL is set,
+ * sharded Redis Streams on a cluster if REDIS_CLUSTER_NODES is set, Redis Streams if REDIS_URL is
+ * set, else the inbox.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Store } from '../store/store.js';
 import { InboxQueue } from './inbox/inbox-queue.js';
 import { JetStreamQueue } from './jetstream/jetstream-queue.js';
+import { RedisClusterQueue } from './redis-cluster/redis-cluster-queue.js';
 import type { Queue } from './queue.js';
 import { RedisStreamsQueue } from './redis-streams/redis-streams-queue.js';
 
@@ -14,6 +16,28 @@ export async function createQueue(config: Config, store: Store, logger: Logger):
   const onWarning = (message: string, error?: unknown) =>
     logger.warn(error instanceof Error ? { reason: error.message } : {}, message);
   if (config.natsUrl !== undefined) return openJetStream(config, store, logger, onWarning);
+  if (config.redisClusterNodes.length > 0) {
+    const queue = await RedisClusterQueue.open(store, {
+      nodes: config.redisClusterNodes,
+      shards: config.redisStreamShards,
+      minReplicas: config.redisMinReplicas,
+      replicaWaitMs: 1000,
+      keyPrefix: config.redisKeyPrefix,
+      maxEvents: config.queueMaxEvents,
+      retryAfterSeconds: config.retryAfterSeconds,
+      batchMessages: config.workerBatchMessages,
+      blockMs: config.workerBlockMs,
+      claimIdleMs: config.claimIdleMs,
+      ledgerRetentionMs: config.ledgerRetentionMs,
+      onWarning,
+    });
+    const durability = await queue.durability();
+    logger.info(
+      { queue: 'redis-cluster', durability: durability.mode, shards: config.redisStreamShards },
+      `queue: Redis Cluster, ${config.redisStreamShards} streams, ${config.redisMinReplicas} replicas confirm each publish`,
+    );
+    return queue;
+  }
   if (config.redisUrl === undefined) {
     logger.info({ queue: 'inbox' }, `queue: inbox table in the ${store.kind} store`);
     return new InboxQueue(store, {

@@ -7,7 +7,7 @@
 import type { AcceptedBatch } from '../log-event.js';
 import type { ApplyResult } from '../store/store.js';
 
-export type QueueKind = 'redis-streams' | 'inbox' | 'jetstream';
+export type QueueKind = 'redis-streams' | 'redis-cluster' | 'inbox' | 'jetstream';
 
 export interface QueueDepth {
   /** Messages (publish requests) accepted but not yet applied. */

@@ -12,6 +12,7 @@ import { inject } from 'vitest';
 import { InboxQueue } from '../../src/queue/inbox/inbox-queue.js';
 import type { Queue } from '../../src/queue/queue.js';
 import { JetStreamQueue } from '../../src/queue/jetstream/jetstream-queue.js';
+import { RedisClusterQueue } from '../../src/queue/redis-cluster/redis-cluster-queue.js';
 import { RedisStreamsQueue } from '../../src/queue/redis-streams/redis-streams-queue.js';
 import { openPgliteStore } from '../../src/store/pglite/pglite-store.js';
 import { openPostgresStore } from '../../src/store/postgres/open-postgres-store.js';
@@ -25,6 +26,10 @@ import {
   TEST_REDIS_URL,
   type BackendName,
 } from '../helpers/environment.js';
+import {
+  startPrivateRedisCluster,
+  type PrivateRedisCluster,
+} from '../helpers/private-redis-cluster.js';
 import { createResources, deleteStream } from '../helpers/test-service.js';
 
 type Service = 'postgres' | 'redis' | 'nats';
@@ -75,6 +80,12 @@ export const QUEUE_BACKENDS: readonly QueueBackend[] = [
   { name: 'inbox', inPair: (p) => p.endsWith('inbox'), services: [], open: openInboxQueue },
   { name: 'redis-streams', inPair: needsRedis, services: ['redis'], open: openRedisStreamsQueue },
   { name: 'jetstream', inPair: needsNats, services: ['nats'], open: openJetStreamQueue },
+  {
+    name: 'redis-cluster',
+    inPair: (p) => p === 'postgres-redis-cluster',
+    services: [],
+    open: openRedisClusterQueue,
+  },
 ];
 
 /**
@@ -223,6 +234,45 @@ async function openJetStreamQueue(options: QueueTestOptions): Promise<OpenedQueu
     async dispose() {
       await queue.close();
       await deleteStream(stream);
+      await store.close();
+      await resources.dispose();
+    },
+  };
+}
+
+/** One private cluster for the whole file, started on first use; tests keep apart by key prefix. */
+let sharedCluster: Promise<PrivateRedisCluster> | undefined;
+
+async function openRedisClusterQueue(options: QueueTestOptions): Promise<OpenedQueue> {
+  sharedCluster ??= startPrivateRedisCluster();
+  const cluster = await sharedCluster;
+  const resources = await createResources('pglite-inbox');
+  const store = await openPgliteStore(resources.env.DATA_DIR ?? '');
+  let queue: RedisClusterQueue;
+  try {
+    queue = await RedisClusterQueue.open(options.wrapStore?.(store) ?? store, {
+      nodes: cluster.nodes,
+      shards: 4,
+      minReplicas: 1,
+      replicaWaitMs: 1000,
+      keyPrefix: `test-${randomUUID()}`,
+      maxEvents: options.maxEvents,
+      retryAfterSeconds: 1,
+      batchMessages: options.batchMessages,
+      blockMs: BLOCK_MS,
+      claimIdleMs: options.claimIdleMs,
+      ledgerRetentionMs: RETENTION_MS,
+    });
+  } catch (error) {
+    await store.close();
+    await resources.dispose();
+    throw error;
+  }
+  return {
+    queue,
+    store,
+    async dispose() {
+      await queue.close();
       await store.close();
       await resources.dispose();
     },

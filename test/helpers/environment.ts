@@ -4,7 +4,12 @@
  * REQUIRE_SERVICES=1 makes their absence a failure.
  */
 export type BackendName =
-  'pglite-inbox' | 'pglite-redis' | 'postgres-inbox' | 'postgres-redis' | 'postgres-jetstream';
+  | 'pglite-inbox'
+  | 'pglite-redis'
+  | 'postgres-inbox'
+  | 'postgres-redis'
+  | 'postgres-jetstream'
+  | 'postgres-redis-cluster';
 
 const ALL_BACKENDS: readonly BackendName[] = [
   'pglite-inbox',
@@ -12,13 +17,14 @@ const ALL_BACKENDS: readonly BackendName[] = [
   'postgres-inbox',
   'postgres-redis',
   'postgres-jetstream',
+  'postgres-redis-cluster',
 ];
 
 /**
  * Backends that run only the contract suite and the focused suites that ask for them
  * (suiteBackends' `focused` option), unless BACKENDS names them: keeps CI short.
  */
-const FOCUSED_BACKENDS: readonly BackendName[] = ['postgres-jetstream'];
+const FOCUSED_BACKENDS: readonly BackendName[] = ['postgres-jetstream', 'postgres-redis-cluster'];
 
 export const TEST_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -44,8 +50,14 @@ export function needsPostgres(backend: BackendName): boolean {
   return backend.startsWith('postgres');
 }
 
+/** Whether the backend uses the shared single-node Redis (the cluster backend starts its own). */
 export function needsRedis(backend: BackendName): boolean {
   return backend.endsWith('redis');
+}
+
+/** Whether the backend runs on a private Redis Cluster the test starts. */
+export function needsRedisCluster(backend: BackendName): boolean {
+  return backend.endsWith('redis-cluster');
 }
 
 export function needsNats(backend: BackendName): boolean {

@@ -150,6 +150,7 @@ function registerPublishRoute(app: FastifyInstance, ctx: RouteContext<EventAppli
       const batch = {
         body: rawBodyOf(request.body) ?? JSON.stringify(request.body),
         eventCount: request.body.events.length,
+        topic: request.body.events[0]?.topic,
       };
       if (request.query.atomic) {
         const result = await ctx.store.applyAccepted(batch, nextAtomicShard(), {

@@ -35,7 +35,13 @@ export interface StreamAccess {
 
 export interface StreamConsumerOptions {
   readonly url: string;
+  /**
+   * A client shared with other consumers (the Redis Cluster queue's); it is not closed here, and
+   * reads do not block on it.
+   */
+  readonly redis?: ScriptedRedis | undefined;
   readonly batchMessages: number;
+  /** Longest wait of a read for new entries; 0 reads without waiting. */
   readonly blockMs: number;
   readonly claimIdleMs: number;
   readonly onWarning?: ((message: string, error?: unknown) => void) | undefined;
@@ -78,7 +84,7 @@ export class RedisStreamConsumer implements QueueConsumer {
     private readonly options: StreamConsumerOptions,
     private readonly onClose: () => void,
   ) {
-    this.redis = connect(options.url);
+    this.redis = options.redis ?? connect(options.url);
     this.shard = consumerShard(name);
   }
 
@@ -87,7 +93,9 @@ export class RedisStreamConsumer implements QueueConsumer {
     let batch: { entries: Entry[]; gone: string[] };
     // A blocking read cannot be cancelled; closing the connection ends it. Entries delivered in
     // that instant stay pending and are taken over after claimIdleMs, so nothing is lost.
-    const onAbort = (): void => this.redis.disconnect();
+    const onAbort = (): void => {
+      if (this.options.redis === undefined) this.redis.disconnect();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       batch = await this.read();
@@ -149,7 +157,7 @@ export class RedisStreamConsumer implements QueueConsumer {
       if (own.entries.length > 0 || own.gone.length > 0) return own;
       this.ownPendingFirst = false;
     }
-    return this.readGroup('>', ['BLOCK', this.options.blockMs]);
+    return this.readGroup('>', this.options.blockMs > 0 ? ['BLOCK', this.options.blockMs] : []);
   }
 
   /** XREADGROUP from `from`: '0' re-reads this consumer's pending entries, '>' takes new ones. */
@@ -203,6 +211,6 @@ export class RedisStreamConsumer implements QueueConsumer {
 
   async close(): Promise<void> {
     this.onClose();
-    this.redis.disconnect();
+    if (this.options.redis === undefined) this.redis.disconnect();
   }
 }
