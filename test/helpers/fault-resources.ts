@@ -13,10 +13,12 @@ import {
   needsNats,
   needsPostgres,
   needsRedis,
+  needsRedisCluster,
   REQUIRE_SERVICES,
   requestedBackends,
   type BackendName,
 } from './environment.js';
+import { startPrivateRedisCluster, type PrivateRedisCluster } from './private-redis-cluster.js';
 import { privateNatsMissing, startPrivateNats, type PrivateNats } from './private-nats.js';
 import {
   privatePostgresMissing,
@@ -53,7 +55,7 @@ export function faultBackends(
     .map((name) => {
       const missing = [
         needsPostgres(name) ? privatePostgresMissing() : undefined,
-        needsRedis(name) ? privateRedisMissing() : undefined,
+        needsRedis(name) || needsRedisCluster(name) ? privateRedisMissing() : undefined,
         needsNats(name) ? privateNatsMissing() : undefined,
       ].filter((m) => m !== undefined);
       const skip = missing.length > 0 ? missing.join('; ') : undefined;
@@ -82,6 +84,7 @@ export interface FaultResources {
   readonly postgres: PrivatePostgres | undefined;
   readonly redis: PrivateRedis | undefined;
   readonly nats: PrivateNats | undefined;
+  readonly redisCluster: PrivateRedisCluster | undefined;
   /** What the database holds; on PGlite the service must be stopped first. */
   readState(): Promise<StoredState>;
   dispose(): Promise<void>;
@@ -95,11 +98,13 @@ export async function createFaultResources(
   let postgres: PrivatePostgres | undefined;
   let redis: PrivateRedis | undefined;
   let nats: PrivateNats | undefined;
+  let redisCluster: PrivateRedisCluster | undefined;
   let dataDir: string | undefined;
   let root: string | undefined;
   const dispose = async () => {
     await redis?.dispose();
     await nats?.dispose();
+    await redisCluster?.dispose();
     await postgres?.dispose();
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   };
@@ -122,6 +127,11 @@ export async function createFaultResources(
       nats = await startPrivateNats();
       env.NATS_URL = nats.url;
     }
+    if (needsRedisCluster(backend)) {
+      redisCluster = await startPrivateRedisCluster();
+      env.REDIS_CLUSTER_NODES = redisCluster.nodes.join(',');
+      env.REDIS_MIN_REPLICAS = '1';
+    }
   } catch (error) {
     await dispose();
     throw error;
@@ -131,6 +141,7 @@ export async function createFaultResources(
     postgres,
     redis,
     nats,
+    redisCluster,
     readState: () =>
       postgres !== undefined ? readPostgresState(postgres.url()) : readPgliteState(dataDir ?? ''),
     dispose,

@@ -19,6 +19,8 @@ export interface ClusterNode {
   readonly port: number;
   running(): boolean;
   kill9(): Promise<void>;
+  /** Starts the node again on its port and data (it rejoins the cluster, as a replica if replaced). */
+  start(): Promise<void>;
 }
 
 export interface PrivateRedisCluster {
@@ -42,12 +44,24 @@ async function cli(port: number, ...args: string[]): Promise<string> {
   return stdout;
 }
 
+async function waitForPong(port: number): Promise<void> {
+  for (let t = 0; ; t++) {
+    try {
+      if ((await cli(port, 'ping')).trim() === 'PONG') return;
+    } catch {
+      // not listening yet
+    }
+    if (t > 500) throw new Error(`redis node ${port} did not start`);
+    await sleep(20);
+  }
+}
+
 /** Starts six nodes and creates the cluster; resolves once every slot is served. */
 export async function startPrivateRedisCluster(
   options: { nodeTimeoutMs?: number } = {},
 ): Promise<PrivateRedisCluster> {
   const root = mkdtempSync(join(tmpdir(), 'agg-redis-cluster-'));
-  const servers: (ClusterNode & { child: ChildProcess })[] = [];
+  const servers: ClusterNode[] = [];
   const dispose = async () => {
     await Promise.all(servers.map((s) => s.kill9()));
     rmSync(root, { recursive: true, force: true });
@@ -57,54 +71,52 @@ export async function startPrivateRedisCluster(
       const port = await freePort();
       const dir = join(root, String(port));
       mkdirSync(dir);
-      const child = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          join(dir, 'nodes.conf'),
-          '--cluster-node-timeout',
-          String(options.nodeTimeoutMs ?? 1000),
-          '--dir',
-          dir,
-          '--appendonly',
-          'yes',
-          '--save',
-          '',
-        ],
-        { stdio: 'ignore' },
-      );
-      live.add(child);
-      child.once('exit', () => live.delete(child));
-      const running = () => child.exitCode === null && child.signalCode === null;
+      const args = [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, 'nodes.conf'),
+        '--cluster-node-timeout',
+        String(options.nodeTimeoutMs ?? 1000),
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--save',
+        '',
+      ];
+      let child: ChildProcess | undefined;
+      const running = () =>
+        child !== undefined && child.exitCode === null && child.signalCode === null;
+      const spawnNode = () => {
+        const started = spawn('redis-server', args, { stdio: 'ignore' });
+        child = started;
+        live.add(started);
+        started.once('exit', () => live.delete(started));
+      };
+      spawnNode();
       servers.push({
         port,
-        child,
         running,
         async kill9() {
-          if (!running()) return;
-          const exited = once(child, 'exit');
-          child.kill('SIGKILL');
+          const victim = child;
+          if (victim === undefined || !running()) return;
+          const exited = once(victim, 'exit');
+          victim.kill('SIGKILL');
           await exited;
+        },
+        async start() {
+          if (running()) throw new Error(`redis node ${port} is already running`);
+          spawnNode();
+          await waitForPong(port);
         },
       });
     }
-    for (const s of servers) {
-      for (let t = 0; ; t++) {
-        try {
-          if ((await cli(s.port, 'ping')).trim() === 'PONG') break;
-        } catch {
-          // not listening yet
-        }
-        if (t > 500) throw new Error(`redis node ${s.port} did not start`);
-        await sleep(20);
-      }
-    }
+    for (const s of servers) await waitForPong(s.port);
     const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
     await run(
       'redis-cli',
