@@ -129,6 +129,10 @@ export class RedisClusterQueue implements Queue {
     return `${shard}/${id}`;
   }
 
+  get sharedRedis(): unknown {
+    return this.redis;
+  }
+
   async depth(): Promise<QueueDepth> {
     const depths = await Promise.all(this.shards.map((s) => s.depth()));
     return depths.reduce(

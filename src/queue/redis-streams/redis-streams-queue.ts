@@ -136,6 +136,10 @@ export class RedisStreamsQueue implements Queue {
     return id;
   }
 
+  get sharedRedis(): unknown {
+    return this.redis;
+  }
+
   async depth(): Promise<QueueDepth> {
     try {
       const [events, messages] = await this.redis.hmget(this.depthKey, 'events', 'messages');
