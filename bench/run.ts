@@ -49,6 +49,12 @@ if (unknown.length > 0) {
 const repeat = Number(values.repeat);
 if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a whole number ≥ 1');
 
+// `--worker-processes 1,2,3` runs each backend once per count.
+const workerCounts = values['worker-processes'].split(',').map(Number);
+if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+  throw new Error('--worker-processes: whole numbers ≥ 1, comma-separated');
+}
+
 const plan = {
   events: Number(values.events),
   settings: {
@@ -57,7 +63,7 @@ const plan = {
     concurrency: Number(values.concurrency),
     rate: values.rate === undefined ? null : Number(values.rate),
     backlog: values.backlog,
-    workerProcesses: Number(values['worker-processes']),
+    workerProcesses: workerCounts[0] ?? 1,
     workerConcurrency: Number(values['worker-concurrency']),
     workerBatchMessages: Number(values['worker-batch-messages']),
   },
@@ -72,7 +78,13 @@ const plan = {
 
 const results: BenchResult[] = [];
 for (let run = 0; run < repeat; run++) {
-  for (const backend of backends as Backend[]) results.push(await runOne(backend, plan));
+  for (const workerProcesses of workerCounts) {
+    for (const backend of backends as Backend[]) {
+      results.push(
+        await runOne(backend, { ...plan, settings: { ...plan.settings, workerProcesses } }),
+      );
+    }
+  }
 }
 process.stdout.write(values.json ? `${JSON.stringify(results, null, 2)}\n` : textReport(results));
 process.exit(results.every((r) => r.countsExact) ? 0 : 1);
