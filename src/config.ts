@@ -45,6 +45,8 @@ export interface Config {
   readonly redisStreamShards: number;
   /** Replicas that must hold a queued entry before the 200 (Redis `WAIT`); 0 does not wait. */
   readonly redisMinReplicas: number;
+  /** OTLP/HTTP endpoint traces are sent to (`<url>/v1/traces`); unset, tracing is off. */
+  readonly otelEndpoint: string | undefined;
   /** NATS server URL(s), comma-separated; set, the queue is a JetStream stream (REDIS_URL must be unset). */
   readonly natsUrl: string | undefined;
   /** The JetStream stream holding the queue. */
@@ -242,6 +244,7 @@ export function loadConfig(env: Env = process.env): Config {
       .filter((n) => n !== ''),
     redisStreamShards: r.integer('REDIS_STREAM_SHARDS', 16, 1, 16384),
     redisMinReplicas: r.integer('REDIS_MIN_REPLICAS', 0, 0, 16),
+    otelEndpoint: r.optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']),
     natsUrl: r.optionalUrl('NATS_URL', ['nats:', 'tls:']),
     natsStream: r.string('NATS_STREAM', 'aggregator'),
     natsReplicas: r.integer('NATS_REPLICAS', 1, 1, 5),

@@ -13,6 +13,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { consumerShard } from '../../store/counter-shards.js';
 import type { DeadLetterStore, EventApplier, QueuedBatch } from '../../store/store.js';
+import { tracedApply } from '../../tracing.js';
 import { applyWithPoisonPolicy } from '../poison-policy.js';
 import {
   addResults,
@@ -162,20 +163,24 @@ export class JetStreamConsumer implements QueueConsumer {
     }
     const messages = chunk.filter((d) => !exhausted.includes(d));
     if (messages.length === 0) return total;
-    const result = await applyWithPoisonPolicy({
-      applyAll: () => this.store.applyBatches(messages, this.shard),
-      messages: () => Promise.resolve(messages),
-      applyOne: (message) => this.store.applyBatches([message], this.shard),
-      deadLetter: (message, reason) =>
-        this.store.deadLetter({
-          messageId: message.id,
-          body: message.body,
-          reason,
-          eventCount: message.count,
+    const result = await tracedApply(
+      messages.map((d) => d.traceparent),
+      () =>
+        applyWithPoisonPolicy({
+          applyAll: () => this.store.applyBatches(messages, this.shard),
+          messages: () => Promise.resolve(messages),
+          applyOne: (message) => this.store.applyBatches([message], this.shard),
+          deadLetter: (message, reason) =>
+            this.store.deadLetter({
+              messageId: message.id,
+              body: message.body,
+              reason,
+              eventCount: message.count,
+            }),
+          describe: (message) => `message ${message.id}`,
+          onWarning: this.options.onWarning,
         }),
-      describe: (message) => `message ${message.id}`,
-      onWarning: this.options.onWarning,
-    });
+    );
     return addResults(total, result);
   }
 
@@ -217,6 +222,7 @@ function toDelivered(msg: JsMsg, queue: ConsumerAccess): Delivered {
     msg,
     id: queue.receiptKey(msgId),
     body: msg.string(),
+    traceparent: msg.headers?.get('traceparent') || undefined,
     count: Number(subject.slice(subject.lastIndexOf('.') + 1)),
   };
 }

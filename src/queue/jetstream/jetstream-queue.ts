@@ -158,10 +158,12 @@ export class JetStreamQueue implements Queue {
     // inside the duplicate window; the ledger knows the message by it.
     const msgID = randomUUID();
     try {
+      const h = headers();
+      if (batch.traceparent !== undefined) h.set('traceparent', batch.traceparent);
       const ack = await this.js.publish(this.subject(batch.eventCount), batch.body, {
         msgID,
         timeout: PUBLISH_TIMEOUT_MS,
-        headers: headers(),
+        headers: h,
       });
       return `${ack.seq}.${msgID}`;
     } catch (error) {

@@ -6,6 +6,7 @@
  */
 import { consumerShard } from '../../store/counter-shards.js';
 import type { DeadLetterStore, EventApplier, QueuedBatch } from '../../store/store.js';
+import { tracedApply } from '../../tracing.js';
 import { applyWithPoisonPolicy } from '../poison-policy.js';
 import {
   addResults,
@@ -59,11 +60,13 @@ function parseEntries(raw: unknown): { entries: Entry[]; gone: string[] } {
     }
     let count = 0;
     let body = '{"events":[]}';
+    let traceparent: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === 'n') count = Number(fields[i + 1]);
       else if (fields[i] === 'b') body = fields[i + 1] ?? body;
+      else if (fields[i] === 't') traceparent = fields[i + 1];
     }
-    entries.push({ id, count, body });
+    entries.push({ id, count, body, traceparent });
   }
   return { entries, gone };
 }
@@ -193,20 +196,24 @@ export class RedisStreamConsumer implements QueueConsumer {
       body: e.body,
       count: e.count,
     }));
-    return applyWithPoisonPolicy({
-      applyAll: () => this.store.applyBatches(messages, this.shard),
-      messages: () => Promise.resolve(messages),
-      applyOne: (message) => this.store.applyBatches([message], this.shard),
-      deadLetter: (message, reason) =>
-        this.store.deadLetter({
-          messageId: message.id,
-          body: message.body,
-          reason,
-          eventCount: message.count,
+    return tracedApply(
+      entries.map((e) => e.traceparent),
+      () =>
+        applyWithPoisonPolicy({
+          applyAll: () => this.store.applyBatches(messages, this.shard),
+          messages: () => Promise.resolve(messages),
+          applyOne: (message) => this.store.applyBatches([message], this.shard),
+          deadLetter: (message, reason) =>
+            this.store.deadLetter({
+              messageId: message.id,
+              body: message.body,
+              reason,
+              eventCount: message.count,
+            }),
+          describe: (message) => `message ${message.id}`,
+          onWarning: this.options.onWarning,
         }),
-      describe: (message) => `message ${message.id}`,
-      onWarning: this.options.onWarning,
-    });
+    );
   }
 
   async close(): Promise<void> {

@@ -96,6 +96,7 @@ export class RedisStreamsQueue implements Queue {
           this.options.maxEvents,
           batch.eventCount,
           batch.body,
+          batch.traceparent ?? '',
         );
       }
     } catch (error) {
@@ -121,6 +122,7 @@ export class RedisStreamsQueue implements Queue {
       this.options.maxEvents,
       batch.eventCount,
       batch.body,
+      batch.traceparent ?? '',
     );
     pipeline.call('WAIT', minReplicas, this.options.replicaWaitMs ?? 1000);
     const replies = (await pipeline.exec()) ?? [];
