@@ -10,6 +10,8 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { LogEvent } from '../src/log-event.js';
 import { pgliteCeiling, postgresCeiling } from './ceiling.js';
+import { startPrivateNats } from '../test/helpers/private-nats.js';
+import { startPrivateRedisCluster } from '../test/helpers/private-redis-cluster.js';
 import type { Backend } from './result.js';
 
 /** Where the benchmark's databases and queues live. */
@@ -101,10 +103,50 @@ const pgliteInbox: BackendRunner = {
   },
 };
 
+/** A private 3-master cluster with a replica each, started for the run (bench/ owns no cluster). */
+const postgresRedisCluster: BackendRunner = {
+  separateWorkers: true,
+  async fresh(runId, urls) {
+    const db = await freshDatabase(runId, urls.databaseUrl);
+    const cluster = await startPrivateRedisCluster();
+    return {
+      env: {
+        DATABASE_URL: db.databaseUrl,
+        REDIS_CLUSTER_NODES: cluster.nodes.join(','),
+        REDIS_MIN_REPLICAS: '1',
+      },
+      ceiling: (events) => postgresCeiling(db.databaseUrl, events),
+      async dispose() {
+        await cluster.dispose();
+        await db.drop();
+      },
+    };
+  },
+};
+
+/** A private `nats-server -js` with its store in a temporary directory, started for the run. */
+const postgresJetStream: BackendRunner = {
+  separateWorkers: true,
+  async fresh(runId, urls) {
+    const db = await freshDatabase(runId, urls.databaseUrl);
+    const nats = await startPrivateNats();
+    return {
+      env: { DATABASE_URL: db.databaseUrl, NATS_URL: nats.url, NATS_STREAM: `bench-${runId}` },
+      ceiling: (events) => postgresCeiling(db.databaseUrl, events),
+      async dispose() {
+        await nats.dispose();
+        await db.drop();
+      },
+    };
+  },
+};
+
 export const RUNNERS: Readonly<Record<Backend, BackendRunner>> = {
   'postgres-redis': postgresRedis,
   'postgres-inbox': postgresInbox,
   'pglite-inbox': pgliteInbox,
+  'postgres-redis-cluster': postgresRedisCluster,
+  'postgres-jetstream': postgresJetStream,
 };
 
 /** How a run's processes are described in the results, e.g. `1 api + 2 worker processes`. */

@@ -121,6 +121,8 @@ const LABELS: Readonly<Record<Backend, string>> = {
   'postgres-redis': 'PostgreSQL + Redis',
   'postgres-inbox': 'PostgreSQL + inbox',
   'pglite-inbox': 'PGlite + inbox (embedded)',
+  'postgres-redis-cluster': 'PostgreSQL + Redis Cluster',
+  'postgres-jetstream': 'PostgreSQL + NATS JetStream',
 };
 
 /** One line per backend: median end to end, median ratio to the ceiling, the median run's p50. */

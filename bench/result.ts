@@ -4,9 +4,20 @@
  */
 
 /** The service's backend combination a run measured. */
-export type Backend = 'postgres-redis' | 'postgres-inbox' | 'pglite-inbox';
+export type Backend =
+  | 'postgres-redis'
+  | 'postgres-inbox'
+  | 'pglite-inbox'
+  | 'postgres-redis-cluster'
+  | 'postgres-jetstream';
 
-export const BACKENDS: readonly Backend[] = ['postgres-redis', 'postgres-inbox', 'pglite-inbox'];
+export const BACKENDS: readonly Backend[] = [
+  'postgres-redis',
+  'postgres-inbox',
+  'pglite-inbox',
+  'postgres-redis-cluster',
+  'postgres-jetstream',
+];
 
 /** How a run was driven: the workload beyond its size, and the service's worker settings. */
 export interface RunSettings {

@@ -91,6 +91,12 @@ if (badFormats.length > 0) {
 const repeat = Number(values.repeat);
 if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a whole number ≥ 1');
 
+// `--worker-processes 1,2,3` runs each backend once per count.
+const workerCounts = values['worker-processes'].split(',').map(Number);
+if (workerCounts.some((n) => !Number.isInteger(n) || n < 1)) {
+  throw new Error('--worker-processes: whole numbers ≥ 1, comma-separated');
+}
+
 const plan = {
   events: Number(values.events),
   settings: {
@@ -99,7 +105,7 @@ const plan = {
     concurrency: Number(values.concurrency),
     rate: values.rate === undefined ? null : Number(values.rate),
     backlog: values.backlog,
-    workerProcesses: Number(values['worker-processes']),
+    workerProcesses: workerCounts[0] ?? 1,
     workerConcurrency: Number(values['worker-concurrency']),
     workerBatchMessages: Number(values['worker-batch-messages']),
   },
@@ -138,9 +144,16 @@ if (values['idle-latency']) {
 
 const results: BenchResult[] = [];
 for (let run = 0; run < repeat; run++) {
-  for (const format of formats as Format[]) {
-    for (const backend of backends as Backend[]) {
-      results.push(await runOne(backend, { ...plan, settings: { ...plan.settings, format } }));
+  for (const workerProcesses of workerCounts) {
+    for (const format of formats as Format[]) {
+      for (const backend of backends as Backend[]) {
+        results.push(
+          await runOne(backend, {
+            ...plan,
+            settings: { ...plan.settings, workerProcesses, format },
+          }),
+        );
+      }
     }
   }
 }

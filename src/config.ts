@@ -39,6 +39,24 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key this service owns, so several deployments can share one Redis. */
   readonly redisKeyPrefix: string;
+  /** Redis Cluster seed nodes (`host:port`); set, the queue is sharded over the cluster. */
+  readonly redisClusterNodes: readonly string[];
+  /** Streams the Redis Cluster queue is spread over. */
+  readonly redisStreamShards: number;
+  /** Replicas that must hold a queued entry before the 200 (Redis `WAIT`); 0 does not wait. */
+  readonly redisMinReplicas: number;
+  /** OTLP/HTTP endpoint traces are sent to (`<url>/v1/traces`); unset, tracing is off. */
+  readonly otelEndpoint: string | undefined;
+  /** NATS server URL(s), comma-separated; set, the queue is a JetStream stream (REDIS_URL must be unset). */
+  readonly natsUrl: string | undefined;
+  /** The JetStream stream holding the queue. */
+  readonly natsStream: string;
+  /** Copies of each queued message in a NATS cluster. */
+  readonly natsReplicas: number;
+  /** The stream's byte limit (0: none); past it a publish is refused at the server. */
+  readonly natsMaxBytes: number;
+  /** Deliveries after which a message is parked as poison (each earlier one ended its worker). */
+  readonly natsMaxDeliver: number;
   readonly maxEventsPerRequest: number;
   readonly maxBodyBytes: number;
   /** Events accepted but not yet applied above which `POST /publish` answers 503. */
@@ -225,6 +243,18 @@ export function loadConfig(env: Env = process.env): Config {
     pgPoolSize: r.integer('PG_POOL_SIZE', 10, 1, 1000),
     redisUrl: r.optionalUrl('REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'aggregator'),
+    redisClusterNodes: (env.REDIS_CLUSTER_NODES ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter((n) => n !== ''),
+    redisStreamShards: r.integer('REDIS_STREAM_SHARDS', 16, 1, 16384),
+    redisMinReplicas: r.integer('REDIS_MIN_REPLICAS', 0, 0, 16),
+    otelEndpoint: r.optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT', ['http:', 'https:']),
+    natsUrl: r.optionalUrl('NATS_URL', ['nats:', 'tls:']),
+    natsStream: r.string('NATS_STREAM', 'aggregator'),
+    natsReplicas: r.integer('NATS_REPLICAS', 1, 1, 5),
+    natsMaxBytes: r.integer('NATS_MAX_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    natsMaxDeliver: r.integer('NATS_MAX_DELIVER', 20, 2, 10_000),
     maxEventsPerRequest: r.integer('MAX_EVENTS_PER_REQUEST', 1000, 1, 100_000),
     maxBodyBytes: r.integer('MAX_BODY_BYTES', 5 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     queueMaxEvents: r.integer('QUEUE_MAX_EVENTS', 2_000_000, 1, 1_000_000_000),
@@ -264,6 +294,20 @@ export function loadConfig(env: Env = process.env): Config {
     r.problems.push(
       `ROLE=${config.role} needs DATABASE_URL: the embedded PGlite store belongs to one process, which must run both the API and the workers`,
     );
+  }
+  const queues = [
+    config.natsUrl !== undefined ? 'NATS_URL' : undefined,
+    config.redisUrl !== undefined ? 'REDIS_URL' : undefined,
+    config.redisClusterNodes.length > 0 ? 'REDIS_CLUSTER_NODES' : undefined,
+  ].filter((q) => q !== undefined);
+  if (queues.length > 1) r.problems.push(`${queues.join(' and ')} set: choose one queue`);
+  for (const node of config.redisClusterNodes) {
+    if (!/^[^\s:]+:\d{1,5}$/.test(node)) {
+      r.problems.push(`REDIS_CLUSTER_NODES: "${node}" is not host:port`);
+    }
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(config.natsStream)) {
+    r.problems.push(`NATS_STREAM must be letters, digits, - and _ (got "${config.natsStream}")`);
   }
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return Object.freeze(config);

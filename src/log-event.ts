@@ -17,6 +17,10 @@ export interface LogEvent {
 export interface AcceptedBatch {
   readonly body: Buffer | string;
   readonly eventCount: number;
+  /** The first event's topic, when known: a sharded queue routes by it. */
+  readonly topic?: string | undefined;
+  /** The W3C traceparent of the publish span, carried in the queue message (tracing.ts). */
+  readonly traceparent?: string | undefined;
 }
 
 /**

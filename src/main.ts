@@ -5,6 +5,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startService, type Service } from './service.js';
+import { startTracing } from './tracing.js';
 import { announceWorkerReady } from './worker/worker-ipc.js';
 
 let config: Config;
@@ -26,6 +27,8 @@ const logger = pino({
 });
 
 let service: Service | undefined;
+// Spans are sent in the background; stopping flushes what is left.
+const stopTracing = startTracing(config.otelEndpoint);
 let signals = 0;
 
 const forked = process.send !== undefined;
@@ -51,7 +54,8 @@ function stop(signal: NodeJS.Signals): void {
   }, config.shutdownTimeoutMs + 2000);
   force.unref();
   service.stop().then(
-    (clean) => {
+    async (clean) => {
+      await stopTracing().catch(() => undefined);
       logger.info({ clean }, 'stopped');
       process.exit(clean ? 0 : 1);
     },

@@ -121,6 +121,12 @@ export async function buildServer(ctx: AppContext, logger: Logger): Promise<Fast
       timeWindow: ctx.config.rateLimitWindowMs,
       // After the key check, before the body is read: a client over its limit costs no parsing.
       hook: 'preParsing',
+      // With Redis (one node or a cluster) every API process counts in the same place, so N
+      // processes allow the limit once, not N times; without it the count is this process's.
+      redis: ctx.queue.sharedRedis,
+      nameSpace: `${ctx.config.redisKeyPrefix}:rate-limit:`,
+      // Redis away: publishing answers 503 anyway; other routes are served unlimited meanwhile.
+      skipOnError: true,
       keyGenerator: (request) =>
         request.apiKeyName === undefined ? `ip:${request.ip}` : `key:${request.apiKeyName}`,
       allowList: (request) => isRateLimitExempt(request.routeOptions.url),

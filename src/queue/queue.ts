@@ -7,7 +7,7 @@
 import type { AcceptedBatch } from '../log-event.js';
 import type { ApplyResult } from '../store/store.js';
 
-export type QueueKind = 'redis-streams' | 'inbox';
+export type QueueKind = 'redis-streams' | 'redis-cluster' | 'inbox' | 'jetstream';
 
 export interface QueueDepth {
   /** Messages (publish requests) accepted but not yet applied. */
@@ -43,6 +43,11 @@ export interface DurabilityInfo {
 
 export interface Queue {
   readonly kind: QueueKind;
+  /**
+   * The queue's Redis client (an ioredis Redis or Cluster), when it has one: the API keeps state
+   * every process must share there (the rate limit). Undefined for the other backends.
+   */
+  readonly sharedRedis?: unknown;
   /**
    * Durably records one message holding an accepted batch; resolves with the message id once it
    * would survive a crash of this process. Rejects with AGG_ERR_QUEUE_FULL past the configured

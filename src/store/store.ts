@@ -14,6 +14,8 @@ export interface QueuedBatch {
   readonly id: string;
   /** The request body as accepted (see AcceptedBatch), as text. */
   readonly body: string;
+  /** The publish span's W3C traceparent, when tracing was on (tracing.ts). */
+  readonly traceparent?: string | undefined;
 }
 
 export interface ApplyResult {

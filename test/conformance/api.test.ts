@@ -18,7 +18,7 @@ import {
 } from '../helpers/http.js';
 import { startTestService, suiteBackends, type TestService } from '../helpers/test-service.js';
 
-for (const backend of suiteBackends()) {
+for (const backend of suiteBackends(undefined, { focused: true })) {
   describe.skipIf(backend.skip !== undefined)(
     `API on ${backend.name}${backend.skip ? ` (SKIPPED: ${backend.skip})` : ''}`,
     () => {
@@ -60,7 +60,9 @@ for (const backend of suiteBackends()) {
         expect(reply.body.queue_durability).toMatch(
           backend.name.endsWith('redis')
             ? /^(aof-always|aof-everysec|aof-no|rdb-snapshots|none)$/
-            : new RegExp(`^${backend.name.split('-')[0]}-transaction$`),
+            : backend.name.endsWith('jetstream')
+              ? /^jetstream-file-r\d+$/
+              : new RegExp(`^${backend.name.split('-')[0]}-transaction$`),
         );
         expect(typeof reply.body.uptime_seconds).toBe('number');
       });
@@ -98,7 +100,11 @@ for (const backend of suiteBackends()) {
         expect(reply.body).toEqual({
           queue_size: 0,
           queue_messages: 0,
-          queue_type: backend.name.endsWith('redis') ? 'redis-streams' : 'inbox',
+          queue_type: backend.name.endsWith('redis')
+            ? 'redis-streams'
+            : backend.name.endsWith('jetstream')
+              ? 'jetstream'
+              : 'inbox',
           worker_count: 2,
           workers_enabled: true,
         });

@@ -41,7 +41,7 @@ interface Verify {
   checks: { name: string; difference: number }[];
 }
 
-for (const backend of suiteBackends()) {
+for (const backend of suiteBackends(undefined, { focused: true })) {
   describe.skipIf(backend.skip !== undefined)(
     `dedup truth on ${backend.name}${backend.skip ? ` (SKIPPED: ${backend.skip})` : ''}`,
     () => {

@@ -7,23 +7,32 @@
  * PGlite directory copied from its template, a Redis key prefix of its own (test-service.ts);
  * `dispose` closes it and deletes that data.
  */
+import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { InboxQueue } from '../../src/queue/inbox/inbox-queue.js';
 import type { Queue } from '../../src/queue/queue.js';
+import { JetStreamQueue } from '../../src/queue/jetstream/jetstream-queue.js';
+import { RedisClusterQueue } from '../../src/queue/redis-cluster/redis-cluster-queue.js';
 import { RedisStreamsQueue } from '../../src/queue/redis-streams/redis-streams-queue.js';
 import { openPgliteStore } from '../../src/store/pglite/pglite-store.js';
 import { openPostgresStore } from '../../src/store/postgres/open-postgres-store.js';
 import type { DuplicatePolicy, Store } from '../../src/store/store.js';
 import {
+  needsNats,
   needsPostgres,
   needsRedis,
   requestedBackends,
+  TEST_NATS_URL,
   TEST_REDIS_URL,
   type BackendName,
 } from '../helpers/environment.js';
-import { createResources } from '../helpers/test-service.js';
+import {
+  startPrivateRedisCluster,
+  type PrivateRedisCluster,
+} from '../helpers/private-redis-cluster.js';
+import { createResources, deleteStream } from '../helpers/test-service.js';
 
-type Service = 'postgres' | 'redis';
+type Service = 'postgres' | 'redis' | 'nats';
 
 export interface OpenedStore {
   readonly store: Store;
@@ -68,8 +77,15 @@ export const STORE_BACKENDS: readonly StoreBackend[] = [
 ];
 
 export const QUEUE_BACKENDS: readonly QueueBackend[] = [
-  { name: 'inbox', inPair: (p) => !needsRedis(p), services: [], open: openInboxQueue },
+  { name: 'inbox', inPair: (p) => p.endsWith('inbox'), services: [], open: openInboxQueue },
   { name: 'redis-streams', inPair: needsRedis, services: ['redis'], open: openRedisStreamsQueue },
+  { name: 'jetstream', inPair: needsNats, services: ['nats'], open: openJetStreamQueue },
+  {
+    name: 'redis-cluster',
+    inPair: (p) => p === 'postgres-redis-cluster',
+    services: [],
+    open: openRedisClusterQueue,
+  },
 ];
 
 /**
@@ -85,7 +101,11 @@ export function contractBackends<
     .filter((b) => pairs.some((p) => b.inPair(p)))
     .map((backend) => {
       const missing = backend.services.filter((s) =>
-        s === 'postgres' ? !inject('postgresAvailable') : !inject('redisAvailable'),
+        s === 'postgres'
+          ? !inject('postgresAvailable')
+          : s === 'redis'
+            ? !inject('redisAvailable')
+            : !inject('natsAvailable'),
       );
       return {
         backend,
@@ -168,6 +188,82 @@ async function openRedisStreamsQueue(options: QueueTestOptions): Promise<OpenedQ
     await queue.ensureGroup();
   } catch (error) {
     await queue.close();
+    await store.close();
+    await resources.dispose();
+    throw error;
+  }
+  return {
+    queue,
+    store,
+    async dispose() {
+      await queue.close();
+      await store.close();
+      await resources.dispose();
+    },
+  };
+}
+
+async function openJetStreamQueue(options: QueueTestOptions): Promise<OpenedQueue> {
+  // The store under the queue is PGlite; the stream is this test's own.
+  const resources = await createResources('pglite-inbox');
+  const store = await openPgliteStore(resources.env.DATA_DIR ?? '');
+  const stream = `test-${randomUUID()}`;
+  let queue: JetStreamQueue;
+  try {
+    queue = await JetStreamQueue.open(options.wrapStore?.(store) ?? store, {
+      url: TEST_NATS_URL,
+      stream,
+      replicas: 1,
+      maxEvents: options.maxEvents,
+      maxBytes: 0,
+      maxDeliver: 20,
+      retryAfterSeconds: 1,
+      batchMessages: options.batchMessages,
+      blockMs: BLOCK_MS,
+      claimIdleMs: Math.max(options.claimIdleMs, 1000),
+      ledgerRetentionMs: RETENTION_MS,
+    });
+  } catch (error) {
+    await store.close();
+    await resources.dispose();
+    throw error;
+  }
+  return {
+    queue,
+    store,
+    async dispose() {
+      await queue.close();
+      await deleteStream(stream);
+      await store.close();
+      await resources.dispose();
+    },
+  };
+}
+
+/** One private cluster for the whole file, started on first use; tests keep apart by key prefix. */
+let sharedCluster: Promise<PrivateRedisCluster> | undefined;
+
+async function openRedisClusterQueue(options: QueueTestOptions): Promise<OpenedQueue> {
+  sharedCluster ??= startPrivateRedisCluster();
+  const cluster = await sharedCluster;
+  const resources = await createResources('pglite-inbox');
+  const store = await openPgliteStore(resources.env.DATA_DIR ?? '');
+  let queue: RedisClusterQueue;
+  try {
+    queue = await RedisClusterQueue.open(options.wrapStore?.(store) ?? store, {
+      nodes: cluster.nodes,
+      shards: 4,
+      minReplicas: 1,
+      replicaWaitMs: 1000,
+      keyPrefix: `test-${randomUUID()}`,
+      maxEvents: options.maxEvents,
+      retryAfterSeconds: 1,
+      batchMessages: options.batchMessages,
+      blockMs: BLOCK_MS,
+      claimIdleMs: options.claimIdleMs,
+      ledgerRetentionMs: RETENTION_MS,
+    });
+  } catch (error) {
     await store.close();
     await resources.dispose();
     throw error;

@@ -9,12 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import {
+  inEverySuite,
+  needsNats,
   needsPostgres,
   needsRedis,
+  needsRedisCluster,
   REQUIRE_SERVICES,
   requestedBackends,
   type BackendName,
 } from './environment.js';
+import { startPrivateRedisCluster, type PrivateRedisCluster } from './private-redis-cluster.js';
+import { privateNatsMissing, startPrivateNats, type PrivateNats } from './private-nats.js';
 import {
   privatePostgresMissing,
   startPrivatePostgres,
@@ -37,15 +42,21 @@ export interface FaultBackend {
 /**
  * The backends (of those BACKENDS selects, filtered by `only`) a fault suite runs on, each with
  * the reason it is skipped when the server binaries are missing. With REQUIRE_SERVICES set a
- * missing binary is an error, not a skip.
+ * missing binary is an error, not a skip. `focused`: the suite also runs on the focused backends
+ * (JetStream) that only a few suites cover.
  */
-export function faultBackends(only?: (b: BackendName) => boolean): FaultBackend[] {
+export function faultBackends(
+  only?: (b: BackendName) => boolean,
+  options: { focused?: boolean } = {},
+): FaultBackend[] {
   return requestedBackends()
     .filter((b) => only === undefined || only(b))
+    .filter((b) => options.focused === true || inEverySuite(b))
     .map((name) => {
       const missing = [
         needsPostgres(name) ? privatePostgresMissing() : undefined,
-        needsRedis(name) ? privateRedisMissing() : undefined,
+        needsRedis(name) || needsRedisCluster(name) ? privateRedisMissing() : undefined,
+        needsNats(name) ? privateNatsMissing() : undefined,
       ].filter((m) => m !== undefined);
       const skip = missing.length > 0 ? missing.join('; ') : undefined;
       if (skip !== undefined && REQUIRE_SERVICES) {
@@ -72,6 +83,8 @@ export interface FaultResources {
   readonly env: Record<string, string>;
   readonly postgres: PrivatePostgres | undefined;
   readonly redis: PrivateRedis | undefined;
+  readonly nats: PrivateNats | undefined;
+  readonly redisCluster: PrivateRedisCluster | undefined;
   /** What the database holds; on PGlite the service must be stopped first. */
   readState(): Promise<StoredState>;
   dispose(): Promise<void>;
@@ -84,10 +97,14 @@ export async function createFaultResources(
   const env: Record<string, string> = { HOST: '127.0.0.1', LOG_LEVEL: 'info' };
   let postgres: PrivatePostgres | undefined;
   let redis: PrivateRedis | undefined;
+  let nats: PrivateNats | undefined;
+  let redisCluster: PrivateRedisCluster | undefined;
   let dataDir: string | undefined;
   let root: string | undefined;
   const dispose = async () => {
     await redis?.dispose();
+    await nats?.dispose();
+    await redisCluster?.dispose();
     await postgres?.dispose();
     if (root !== undefined) rmSync(root, { recursive: true, force: true });
   };
@@ -106,6 +123,15 @@ export async function createFaultResources(
       redis = await startPrivateRedis({ appendfsync: options.appendfsync });
       env.REDIS_URL = redis.url;
     }
+    if (needsNats(backend)) {
+      nats = await startPrivateNats();
+      env.NATS_URL = nats.url;
+    }
+    if (needsRedisCluster(backend)) {
+      redisCluster = await startPrivateRedisCluster();
+      env.REDIS_CLUSTER_NODES = redisCluster.nodes.join(',');
+      env.REDIS_MIN_REPLICAS = '1';
+    }
   } catch (error) {
     await dispose();
     throw error;
@@ -114,6 +140,8 @@ export async function createFaultResources(
     env,
     postgres,
     redis,
+    nats,
+    redisCluster,
     readState: () =>
       postgres !== undefined ? readPostgresState(postgres.url()) : readPgliteState(dataDir ?? ''),
     dispose,

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as connectNats } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
@@ -14,11 +15,13 @@ import { migrate } from '../../src/store/migrate.js';
 import { PgliteDriver } from '../../src/store/pglite/pglite-driver.js';
 import { PgDriver } from '../../src/store/postgres/pg-driver.js';
 import {
+  needsNats,
   needsPostgres,
   needsRedis,
   REQUIRE_SERVICES,
   requestedBackends,
   TEST_DATABASE_URL,
+  TEST_NATS_URL,
   TEST_REDIS_URL,
 } from './environment.js';
 
@@ -26,6 +29,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     postgresAvailable: boolean;
     redisAvailable: boolean;
+    natsAvailable: boolean;
     pgTemplate: string;
     pgliteTemplateDir: string;
   }
@@ -76,6 +80,18 @@ async function redisReachable(): Promise<boolean> {
   }
 }
 
+async function natsReachable(): Promise<boolean> {
+  try {
+    const nc = await connectNats({ servers: TEST_NATS_URL, timeout: 3000, reconnect: false });
+    // JetStream must be on: the account info request has no responder without it.
+    await nc.request('$JS.API.INFO', undefined, { timeout: 3000 });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function preparePostgresTemplate(name: string): Promise<void> {
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();
@@ -115,15 +131,18 @@ export default async function setup(project: TestProject): Promise<void> {
   const wantRedis = backends.some(needsRedis);
   const postgresAvailable = wantPostgres && (await postgresReachable());
   const redisAvailable = wantRedis && (await redisReachable());
+  const wantNats = backends.some(needsNats);
+  const natsAvailable = wantNats && (await natsReachable());
   const missing = [
     wantPostgres && !postgresAvailable ? `PostgreSQL at ${TEST_DATABASE_URL}` : undefined,
     wantRedis && !redisAvailable ? `Redis at ${TEST_REDIS_URL}` : undefined,
+    wantNats && !natsAvailable ? `NATS JetStream at ${TEST_NATS_URL}` : undefined,
   ].filter((m) => m !== undefined);
   if (missing.length > 0) {
     const message = `not reachable: ${missing.join(' and ')}`;
     if (REQUIRE_SERVICES) throw new Error(`REQUIRE_SERVICES is set but ${message}`);
     process.stderr.write(
-      `\n${'!'.repeat(78)}\n!! SKIPPING the tests that need them: ${message}\n!! Set TEST_DATABASE_URL / TEST_REDIS_URL, or REQUIRE_SERVICES=1 to fail instead.\n${'!'.repeat(78)}\n\n`,
+      `\n${'!'.repeat(78)}\n!! SKIPPING the tests that need them: ${message}\n!! Set TEST_DATABASE_URL / TEST_REDIS_URL / TEST_NATS_URL, or REQUIRE_SERVICES=1 to fail instead.\n${'!'.repeat(78)}\n\n`,
     );
   }
 
@@ -135,6 +154,7 @@ export default async function setup(project: TestProject): Promise<void> {
 
   project.provide('postgresAvailable', postgresAvailable);
   project.provide('redisAvailable', redisAvailable);
+  project.provide('natsAvailable', natsAvailable);
   project.provide('pgTemplate', pgTemplate);
   project.provide('pgliteTemplateDir', pgliteTemplateDir);
 }

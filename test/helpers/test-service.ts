@@ -6,6 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect as connectNats } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -13,10 +15,13 @@ import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startService, type Service } from '../../src/service.js';
 import {
+  inEverySuite,
+  needsNats,
   needsPostgres,
   needsRedis,
   requestedBackends,
   TEST_DATABASE_URL,
+  TEST_NATS_URL,
   TEST_REDIS_URL,
   type BackendName,
 } from './environment.js';
@@ -28,16 +33,25 @@ export interface BackendChoice {
   readonly skip: string | undefined;
 }
 
-/** The backends a shared suite runs on, each with its skip reason if a service is missing. */
-export function suiteBackends(only?: (b: BackendName) => boolean): BackendChoice[] {
+/**
+ * The backends a shared suite runs on, each with its skip reason if a service is missing.
+ * `focused`: the suite is one of the few that also runs on the focused backends (JetStream).
+ */
+export function suiteBackends(
+  only?: (b: BackendName) => boolean,
+  options: { focused?: boolean } = {},
+): BackendChoice[] {
   return requestedBackends()
     .filter((b) => only === undefined || only(b))
+    .filter((b) => options.focused === true || inEverySuite(b))
     .map((name) => {
       if (needsPostgres(name) && !inject('postgresAvailable')) {
         return { name, skip: 'PostgreSQL not reachable' };
       }
       if (needsRedis(name) && !inject('redisAvailable'))
         return { name, skip: 'Redis not reachable' };
+      if (needsNats(name) && !inject('natsAvailable'))
+        return { name, skip: 'NATS JetStream not reachable' };
       return { name, skip: undefined };
     });
 }
@@ -100,6 +114,13 @@ export async function createResources(backend: BackendName): Promise<TestResourc
     });
   }
 
+  if (needsNats(backend)) {
+    const stream = `test-${randomUUID()}`;
+    env.NATS_URL = TEST_NATS_URL;
+    env.NATS_STREAM = stream;
+    cleanups.push(() => deleteStream(stream));
+  }
+
   return {
     backend,
     env,
@@ -109,6 +130,17 @@ export async function createResources(backend: BackendName): Promise<TestResourc
       for (const cleanup of cleanups.reverse()) await cleanup();
     },
   };
+}
+
+/** Deletes a test's JetStream stream (and its consumer); a missing stream is fine. */
+export async function deleteStream(stream: string, url = TEST_NATS_URL): Promise<void> {
+  const nc = await connectNats({ servers: url, reconnect: false });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.delete(stream).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
 }
 
 export interface TestService {

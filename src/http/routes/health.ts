@@ -45,7 +45,7 @@ export function registerHealthRoutes(
       queue_durability: {
         type: 'string',
         description:
-          'What survives a crash of the queue server: aof-always, aof-everysec, rdb-snapshots, none, or <store>-transaction for the inbox.',
+          'What survives a crash of the queue server: aof-always, aof-everysec, rdb-snapshots, none, or <store>-transaction for the inbox, jetstream-file-r<replicas> for JetStream; on Redis Cluster the mode of one node, with +wait-<n> when REDIS_MIN_REPLICAS is set.',
       },
     },
   } as const;

@@ -3,6 +3,7 @@
  * The batch may arrive in any of the shapes of publish-shapes.ts; it is validated and stored as
  * the envelope, and errors name fields in the shape that was sent.
  */
+import { tracedPublish } from '../../tracing.js';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import type { RouteContext } from '../app-context.js';
@@ -150,6 +151,7 @@ function registerPublishRoute(app: FastifyInstance, ctx: RouteContext<EventAppli
       const batch = {
         body: rawBodyOf(request.body) ?? JSON.stringify(request.body),
         eventCount: request.body.events.length,
+        topic: request.body.events[0]?.topic,
       };
       if (request.query.atomic) {
         const result = await ctx.store.applyAccepted(batch, nextAtomicShard(), {
@@ -170,7 +172,9 @@ function registerPublishRoute(app: FastifyInstance, ctx: RouteContext<EventAppli
           })),
         };
       }
-      const messageId = await ctx.queue.enqueue(batch);
+      const messageId = await tracedPublish(batch.eventCount, (traceparent) =>
+        ctx.queue.enqueue({ ...batch, traceparent }),
+      );
       ctx.metrics.eventsAccepted.inc(batch.eventCount);
       return { accepted: batch.eventCount, queued: batch.eventCount, message_id: messageId };
     },

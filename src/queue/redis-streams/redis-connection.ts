@@ -7,13 +7,19 @@ import { AggregatorError, QueueUnavailableError } from '../../errors.js';
 
 /**
  * Appends one entry and counts it in the depth hash, atomically, unless the queue is full.
- * KEYS: stream, depth hash. ARGV: max events, event count, request body. Returns the id or false.
+ * KEYS: stream, depth hash. ARGV: max events, event count, request body, traceparent (or '').
+ * Returns the id or false.
  */
 export const ENQUEUE_LUA = `
 local depth = tonumber(redis.call('HGET', KEYS[2], 'events') or '0')
 local n = tonumber(ARGV[2])
 if depth > 0 and depth + n > tonumber(ARGV[1]) then return false end
-local id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[2], 'b', ARGV[3])
+local id
+if ARGV[4] ~= nil and ARGV[4] ~= '' then
+  id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[2], 'b', ARGV[3], 't', ARGV[4])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[2], 'b', ARGV[3])
+end
 redis.call('HINCRBY', KEYS[2], 'events', n)
 redis.call('HINCRBY', KEYS[2], 'messages', 1)
 return id`;
@@ -48,6 +54,7 @@ interface ScriptCommands {
     max: number,
     n: number,
     body: Buffer | string,
+    traceparent: string,
   ): Promise<string | null>;
   aggAck(
     stream: string,
@@ -61,7 +68,7 @@ export type ScriptedRedis = Redis & ScriptCommands;
 
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out|^BUSY|TRYAGAIN|CLUSTERDOWN/i.test(
+  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out|^BUSY|TRYAGAIN|CLUSTERDOWN|Cluster is disconnect|Cluster isn't ready|Node is disconnected|None of startup nodes|Too many Cluster redirections|Failed to refresh slots|NOREPLICAS|MOVED \d+|ASK \d+/i.test(
     `${error.message} ${String((error as { code?: string }).code ?? '')}`,
   );
 }

@@ -6,6 +6,7 @@
  */
 import { consumerShard } from '../../store/counter-shards.js';
 import type { DeadLetterStore, EventApplier, QueuedBatch } from '../../store/store.js';
+import { tracedApply } from '../../tracing.js';
 import { applyWithPoisonPolicy } from '../poison-policy.js';
 import {
   addResults,
@@ -35,7 +36,13 @@ export interface StreamAccess {
 
 export interface StreamConsumerOptions {
   readonly url: string;
+  /**
+   * A client shared with other consumers (the Redis Cluster queue's); it is not closed here, and
+   * reads do not block on it.
+   */
+  readonly redis?: ScriptedRedis | undefined;
   readonly batchMessages: number;
+  /** Longest wait of a read for new entries; 0 reads without waiting. */
   readonly blockMs: number;
   readonly claimIdleMs: number;
   readonly onWarning?: ((message: string, error?: unknown) => void) | undefined;
@@ -53,11 +60,13 @@ function parseEntries(raw: unknown): { entries: Entry[]; gone: string[] } {
     }
     let count = 0;
     let body = '{"events":[]}';
+    let traceparent: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === 'n') count = Number(fields[i + 1]);
       else if (fields[i] === 'b') body = fields[i + 1] ?? body;
+      else if (fields[i] === 't') traceparent = fields[i + 1];
     }
-    entries.push({ id, count, body });
+    entries.push({ id, count, body, traceparent });
   }
   return { entries, gone };
 }
@@ -78,7 +87,7 @@ export class RedisStreamConsumer implements QueueConsumer {
     private readonly options: StreamConsumerOptions,
     private readonly onClose: () => void,
   ) {
-    this.redis = connect(options.url);
+    this.redis = options.redis ?? connect(options.url);
     this.shard = consumerShard(name);
   }
 
@@ -87,7 +96,9 @@ export class RedisStreamConsumer implements QueueConsumer {
     let batch: { entries: Entry[]; gone: string[] };
     // A blocking read cannot be cancelled; closing the connection ends it. Entries delivered in
     // that instant stay pending and are taken over after claimIdleMs, so nothing is lost.
-    const onAbort = (): void => this.redis.disconnect();
+    const onAbort = (): void => {
+      if (this.options.redis === undefined) this.redis.disconnect();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       batch = await this.read();
@@ -149,7 +160,7 @@ export class RedisStreamConsumer implements QueueConsumer {
       if (own.entries.length > 0 || own.gone.length > 0) return own;
       this.ownPendingFirst = false;
     }
-    return this.readGroup('>', ['BLOCK', this.options.blockMs]);
+    return this.readGroup('>', this.options.blockMs > 0 ? ['BLOCK', this.options.blockMs] : []);
   }
 
   /** XREADGROUP from `from`: '0' re-reads this consumer's pending entries, '>' takes new ones. */
@@ -185,24 +196,28 @@ export class RedisStreamConsumer implements QueueConsumer {
       body: e.body,
       count: e.count,
     }));
-    return applyWithPoisonPolicy({
-      applyAll: () => this.store.applyBatches(messages, this.shard),
-      messages: () => Promise.resolve(messages),
-      applyOne: (message) => this.store.applyBatches([message], this.shard),
-      deadLetter: (message, reason) =>
-        this.store.deadLetter({
-          messageId: message.id,
-          body: message.body,
-          reason,
-          eventCount: message.count,
+    return tracedApply(
+      entries.map((e) => e.traceparent),
+      () =>
+        applyWithPoisonPolicy({
+          applyAll: () => this.store.applyBatches(messages, this.shard),
+          messages: () => Promise.resolve(messages),
+          applyOne: (message) => this.store.applyBatches([message], this.shard),
+          deadLetter: (message, reason) =>
+            this.store.deadLetter({
+              messageId: message.id,
+              body: message.body,
+              reason,
+              eventCount: message.count,
+            }),
+          describe: (message) => `message ${message.id}`,
+          onWarning: this.options.onWarning,
         }),
-      describe: (message) => `message ${message.id}`,
-      onWarning: this.options.onWarning,
-    });
+    );
   }
 
   async close(): Promise<void> {
     this.onClose();
-    this.redis.disconnect();
+    if (this.options.redis === undefined) this.redis.disconnect();
   }
 }

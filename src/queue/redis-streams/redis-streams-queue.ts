@@ -6,7 +6,7 @@
  * `claimIdleMs`. The stream is never trimmed by length: acknowledged entries are deleted, and
  * `POST /publish` is refused (503) past `maxEvents` instead.
  */
-import { AggregatorError } from '../../errors.js';
+import { AggregatorError, QueueUnavailableError } from '../../errors.js';
 import type { AcceptedBatch } from '../../log-event.js';
 import type { DeadLetterStore, EventApplier, ReceiptStore } from '../../store/store.js';
 import type { DurabilityInfo, Queue, QueueConsumer, QueueDepth } from '../queue.js';
@@ -21,6 +21,17 @@ import { RedisStreamConsumer } from './redis-stream-consumer.js';
 
 export interface RedisStreamsQueueOptions {
   readonly url: string;
+  /**
+   * A client shared with other queues (the shards of the Redis Cluster queue); it is not closed
+   * here and its consumers read without blocking.
+   */
+  readonly redis?: ScriptedRedis | undefined;
+  /**
+   * Replicas that must hold an entry before enqueue resolves (Redis `WAIT`); 0 does not wait.
+   * Fewer within `replicaWaitMs` rejects with AGG_ERR_QUEUE_UNAVAILABLE.
+   */
+  readonly minReplicas?: number | undefined;
+  readonly replicaWaitMs?: number | undefined;
   /** Prefix of every key this queue owns. */
   readonly keyPrefix: string;
   readonly maxEvents: number;
@@ -49,7 +60,7 @@ export class RedisStreamsQueue implements Queue {
     private readonly store: StreamsStore,
     private readonly options: RedisStreamsQueueOptions,
   ) {
-    this.redis = connect(options.url, { commandTimeout: 10_000 });
+    this.redis = options.redis ?? connect(options.url, { commandTimeout: 10_000 });
     this.streamKey = `${options.keyPrefix}:stream`;
     this.depthKey = `${options.keyPrefix}:depth`;
   }
@@ -73,14 +84,21 @@ export class RedisStreamsQueue implements Queue {
 
   async enqueue(batch: AcceptedBatch): Promise<string> {
     let id: string | null;
+    const minReplicas = this.options.minReplicas ?? 0;
     try {
-      id = await this.redis.aggEnqueue(
-        this.streamKey,
-        this.depthKey,
-        this.options.maxEvents,
-        batch.eventCount,
-        batch.body,
-      );
+      if (minReplicas > 0) {
+        // WAIT must follow the write on the same connection to the master that took it.
+        id = await this.enqueueAndWait(batch, minReplicas);
+      } else {
+        id = await this.redis.aggEnqueue(
+          this.streamKey,
+          this.depthKey,
+          this.options.maxEvents,
+          batch.eventCount,
+          batch.body,
+          batch.traceparent ?? '',
+        );
+      }
     } catch (error) {
       throw mapRedisError(error, this.options.retryAfterSeconds);
     }
@@ -90,6 +108,38 @@ export class RedisStreamsQueue implements Queue {
       });
     }
     return id;
+  }
+
+  private async enqueueAndWait(batch: AcceptedBatch, minReplicas: number): Promise<string | null> {
+    const pipeline = this.redis.pipeline() as unknown as {
+      aggEnqueue(...args: unknown[]): unknown;
+      call(...args: unknown[]): unknown;
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
+    pipeline.aggEnqueue(
+      this.streamKey,
+      this.depthKey,
+      this.options.maxEvents,
+      batch.eventCount,
+      batch.body,
+      batch.traceparent ?? '',
+    );
+    pipeline.call('WAIT', minReplicas, this.options.replicaWaitMs ?? 1000);
+    const replies = (await pipeline.exec()) ?? [];
+    const [enqueued, waited] = replies;
+    if (enqueued?.[0]) throw enqueued[0];
+    if (waited?.[0]) throw waited[0];
+    const id = (enqueued?.[1] ?? null) as string | null;
+    if (id !== null && Number(waited?.[1] ?? 0) < minReplicas) {
+      throw new QueueUnavailableError(
+        new Error(`only ${String(waited?.[1])} of ${minReplicas} replicas confirmed the entry`),
+      );
+    }
+    return id;
+  }
+
+  get sharedRedis(): unknown {
+    return this.redis;
   }
 
   async depth(): Promise<QueueDepth> {
@@ -116,8 +166,12 @@ export class RedisStreamsQueue implements Queue {
   }
 
   createConsumer(name: string): QueueConsumer {
-    const consumer = new RedisStreamConsumer(name, this, this.store, this.options, () =>
-      this.consumers.delete(consumer),
+    const consumer = new RedisStreamConsumer(
+      name,
+      this,
+      this.store,
+      this.options.redis === undefined ? this.options : { ...this.options, blockMs: 0 },
+      () => this.consumers.delete(consumer),
     );
     this.consumers.add(consumer);
     return consumer;
@@ -141,10 +195,20 @@ export class RedisStreamsQueue implements Queue {
   }
 
   async maintain(): Promise<void> {
+    const cutoff = await this.maintainStream();
+    await this.store.pruneLedger(new Date(cutoff));
+  }
+
+  /**
+   * Upkeep of the stream itself: the group exists, dead consumers are forgotten. Resolves with
+   * the time (ms since the epoch) before which ledger rows of this stream's entries can go.
+   */
+  async maintainStream(): Promise<number> {
     try {
       await this.ensureGroup();
-      await this.pruneLedger();
+      const cutoff = await this.ledgerCutoff();
       await this.forgetDeadConsumers();
+      return cutoff;
     } catch (error) {
       throw mapRedisError(error);
     }
@@ -155,7 +219,7 @@ export class RedisStreamsQueue implements Queue {
    * only while it is pending, so rows older than the oldest pending entry (less a margin for clock
    * differences between Redis and the database) can go.
    */
-  private async pruneLedger(): Promise<void> {
+  private async ledgerCutoff(): Promise<number> {
     const summary = (await this.redis.call('XPENDING', this.streamKey, GROUP)) as [
       number,
       string | null,
@@ -169,7 +233,7 @@ export class RedisStreamsQueue implements Queue {
       const enqueuedAt = Number(oldestPending.split('-')[0]);
       cutoff = Math.min(cutoff, enqueuedAt - this.options.ledgerRetentionMs);
     }
-    await this.store.pruneLedger(new Date(cutoff));
+    return cutoff;
   }
 
   private async forgetDeadConsumers(): Promise<void> {
@@ -215,6 +279,6 @@ export class RedisStreamsQueue implements Queue {
 
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.close()));
-    this.redis.disconnect();
+    if (this.options.redis === undefined) this.redis.disconnect();
   }
 }
