@@ -32,6 +32,12 @@ const DROP = ['DROP INDEX IF EXISTS events_search_idx', 'DROP INDEX IF EXISTS ev
  * create them beforehand with CREATE INDEX CONCURRENTLY (the statements are in docs/search.md).
  */
 export async function applySearchIndexSetting(driver: SqlDriver, on: boolean): Promise<void> {
+  // Present already (every start but the first): nothing to build, and no lock to wait for.
+  const [present] = await driver.query<{ present: boolean }>(
+    `SELECT to_regclass('events_search_idx') IS NOT NULL
+        AND to_regclass('events_payload_idx') IS NOT NULL AS present`,
+  );
+  if (on && present?.present === true) return;
   await driver.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [SEARCH_INDEX_LOCK_KEY]);
     for (const statement of on ? CREATE : DROP) await tx.query(statement);
