@@ -64,8 +64,10 @@ for (const backend of suiteBackends()) {
       it('kill -9 mid-run: nothing acknowledged is lost, nothing is doubled', async () => {
         resources = await createResources(backend.name);
         const topic = `t-${randomUUID().slice(0, 8)}`;
+        // Large enough that the publisher is still sending when the second kill lands, however
+        // fast the machine answers.
         const w = makeWorkload({
-          total: 8000,
+          total: 20_000,
           dupRate: 0.35,
           topics: [topic, `${topic}-b`],
           idPrefix: topic,
