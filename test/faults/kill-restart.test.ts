@@ -14,7 +14,9 @@ import { processGroupGone, processGroupMembers } from '../helpers/process-group.
 const EVENTS = 100_000;
 const KILLS = 6;
 
-for (const backend of faultBackends()) {
+// Not pglite-redis: there the API queues into Redis far faster than the one in-process database
+// applies, so the publisher is done before the later kills and the run is not killed mid-run.
+for (const backend of faultBackends((b) => b !== 'pglite-redis')) {
   describe.skipIf(backend.skip !== undefined)(suiteTitle('kill -9 and restart', backend), () => {
     let run: FaultService | undefined;
     afterEach(async () => {
