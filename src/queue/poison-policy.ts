@@ -10,7 +10,7 @@
  * when. A backend acknowledges (or deletes) the messages only after this resolves.
  */
 import { StoreRejectedError } from '../errors.js';
-import type { ApplyResult } from '../store/store.js';
+import type { ApplyResult, DeadLetterStore, EventApplier, QueuedBatch } from '../store/store.js';
 import { addResults, EMPTY_RESULT, type ConsumeResult } from './queue.js';
 
 /** How one backend applies and parks its messages of type M. */
@@ -57,4 +57,31 @@ export async function applyWithPoisonPolicy<M>(
     }
   }
   return total;
+}
+
+/**
+ * The policy for a batch of messages a broker delivered (Redis Streams, JetStream): all of them in
+ * one transaction on counter shard `shard`, else one by one, parking the refused ones under their
+ * message id. Errors as applyWithPoisonPolicy.
+ */
+export function applyDeliveredWithPoisonPolicy(
+  store: EventApplier & DeadLetterStore,
+  messages: readonly (QueuedBatch & { readonly count: number })[],
+  shard: number,
+  onWarning?: (message: string, error?: unknown) => void,
+): Promise<ConsumeResult> {
+  return applyWithPoisonPolicy({
+    applyAll: () => store.applyBatches(messages, shard),
+    messages: () => Promise.resolve(messages),
+    applyOne: (message) => store.applyBatches([message], shard),
+    deadLetter: (message, reason) =>
+      store.deadLetter({
+        messageId: message.id,
+        body: message.body,
+        reason,
+        eventCount: message.count,
+      }),
+    describe: (message) => `message ${message.id}`,
+    onWarning,
+  });
 }

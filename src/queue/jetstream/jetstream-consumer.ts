@@ -14,7 +14,7 @@ import type { Consumer, ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { consumerShard } from '../../store/counter-shards.js';
 import type { DeadLetterStore, EventApplier, QueuedBatch } from '../../store/store.js';
 import { tracedApply } from '../../tracing.js';
-import { applyWithPoisonPolicy } from '../poison-policy.js';
+import { applyDeliveredWithPoisonPolicy } from '../poison-policy.js';
 import {
   addResults,
   bodyBytes,
@@ -166,20 +166,7 @@ export class JetStreamConsumer implements QueueConsumer {
     const result = await tracedApply(
       messages.map((d) => d.traceparent),
       () =>
-        applyWithPoisonPolicy({
-          applyAll: () => this.store.applyBatches(messages, this.shard),
-          messages: () => Promise.resolve(messages),
-          applyOne: (message) => this.store.applyBatches([message], this.shard),
-          deadLetter: (message, reason) =>
-            this.store.deadLetter({
-              messageId: message.id,
-              body: message.body,
-              reason,
-              eventCount: message.count,
-            }),
-          describe: (message) => `message ${message.id}`,
-          onWarning: this.options.onWarning,
-        }),
+        applyDeliveredWithPoisonPolicy(this.store, messages, this.shard, this.options.onWarning),
     );
     return addResults(total, result);
   }

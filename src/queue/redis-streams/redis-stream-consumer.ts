@@ -7,7 +7,7 @@
 import { consumerShard } from '../../store/counter-shards.js';
 import type { DeadLetterStore, EventApplier, QueuedBatch } from '../../store/store.js';
 import { tracedApply } from '../../tracing.js';
-import { applyWithPoisonPolicy } from '../poison-policy.js';
+import { applyDeliveredWithPoisonPolicy } from '../poison-policy.js';
 import {
   addResults,
   EMPTY_RESULT,
@@ -199,20 +199,7 @@ export class RedisStreamConsumer implements QueueConsumer {
     return tracedApply(
       entries.map((e) => e.traceparent),
       () =>
-        applyWithPoisonPolicy({
-          applyAll: () => this.store.applyBatches(messages, this.shard),
-          messages: () => Promise.resolve(messages),
-          applyOne: (message) => this.store.applyBatches([message], this.shard),
-          deadLetter: (message, reason) =>
-            this.store.deadLetter({
-              messageId: message.id,
-              body: message.body,
-              reason,
-              eventCount: message.count,
-            }),
-          describe: (message) => `message ${message.id}`,
-          onWarning: this.options.onWarning,
-        }),
+        applyDeliveredWithPoisonPolicy(this.store, messages, this.shard, this.options.onWarning),
     );
   }
 
