@@ -49,7 +49,11 @@ for (const backend of faultBackends((b) => b === 'postgres-redis-cluster', { foc
 
       const { stats, state, report } = await run.settle(publisher);
       // During the failover publishers were told to retry (503), never given a server error.
-      expect(report.statuses[500]).toBeUndefined();
+      const serverErrors = run.service
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"level":50'));
+      expect(report.statuses[500], serverErrors.join('\n')).toBeUndefined();
       console.log(
         `[redis-cluster-failover] master :${victim.port} killed at ${atKill} of ${batches} batches, ` +
           `:${promoted.port} took over; statuses ${JSON.stringify(report.statuses)}, ` +

@@ -7,6 +7,7 @@ import { errorCodes, type FastifyError } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { AggregatorError, ERRORS } from '../../src/errors.js';
 import { toAggregatorError } from '../../src/http/errors-json.js';
+import { mapRedisError } from '../../src/queue/redis-streams/redis-connection.js';
 import { mapSqlError, mapSqlReadError } from '../../src/store/sql-errors.js';
 
 type FastifyErrorClass = new (...args: string[]) => FastifyError;
@@ -148,5 +149,32 @@ describe('error mapping', () => {
     }
     // The driver's error stays the cause, for the log.
     expect((read('22P02').cause as Error).message).toBe('sqlstate 22P02');
+  });
+});
+
+describe('Redis failures', () => {
+  // What ioredis raises while a server goes away or a Redis Cluster fails over: each is a queue
+  // that cannot take the request now (503, retry), never a server error.
+  const failures = [
+    new Error('Connection is closed.'),
+    // A pipelined command (WAIT after the enqueue) whose connection closed before its reply.
+    Object.assign(new Error('Command aborted due to connection close'), { name: 'AbortError' }),
+    new Error('CLUSTERDOWN The cluster is down'),
+    new Error('MOVED 3999 127.0.0.1:6381'),
+    new Error("READONLY You can't write against a read only replica."),
+    new Error('Failed to refresh slots cache.'),
+  ];
+  it.each(failures.map((e) => [e.message, e]))('%s answers 503', (_message, error) => {
+    const mapped = toAggregatorError(mapRedisError(error) as FastifyError);
+    expect(mapped).toMatchObject({ code: 'AGG_ERR_QUEUE_UNAVAILABLE', statusCode: 503 });
+  });
+
+  it('a script error stays a server error', () => {
+    const mapped = toAggregatorError(
+      mapRedisError(
+        new Error('ERR user_script:1: Script attempted to access nonexistent global'),
+      ) as FastifyError,
+    );
+    expect(mapped.statusCode).toBe(500);
   });
 });

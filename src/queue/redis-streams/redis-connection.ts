@@ -68,7 +68,7 @@ export type ScriptedRedis = Redis & ScriptCommands;
 
 function isConnectionError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out|^BUSY|TRYAGAIN|CLUSTERDOWN|Cluster is disconnect|Cluster isn't ready|Node is disconnected|None of startup nodes|Too many Cluster redirections|Failed to refresh slots|NOREPLICAS|MOVED \d+|ASK \d+/i.test(
+  return /Connection is closed|Command aborted due to connection close|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|max retries|Stream isn't writeable|LOADING|MASTERDOWN|READONLY|Command timed out|^BUSY|TRYAGAIN|CLUSTERDOWN|Cluster is disconnect|Cluster isn't ready|Node is disconnected|None of startup nodes|Too many Cluster redirections|Failed to refresh slots|NOREPLICAS|MOVED \d+|ASK \d+/i.test(
     `${error.message} ${String((error as { code?: string }).code ?? '')}`,
   );
 }
