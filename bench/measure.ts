@@ -44,6 +44,7 @@ export async function runOne(backend: Backend, plan: RunPlan): Promise<BenchResu
         ...data.env,
         WORKER_CONCURRENCY: String(settings.workerConcurrency),
         WORKER_BATCH_MESSAGES: String(settings.workerBatchMessages),
+        SEARCH_INDEX: settings.searchIndex === false ? 'off' : 'on',
       },
       separateWorkers: runner.separateWorkers,
       workerProcesses: settings.workerProcesses,

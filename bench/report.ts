@@ -19,7 +19,9 @@ function markdown(header: readonly string[], rows: readonly (readonly string[])[
  */
 export function seriesOf(r: BenchResult): string {
   const format = r.settings?.format;
-  return format === undefined || format === 'envelope' ? r.backend : `${r.backend} ${format}`;
+  const series =
+    format === undefined || format === 'envelope' ? r.backend : `${r.backend} ${format}`;
+  return r.settings?.searchIndex === false ? `${series} search-index off` : series;
 }
 
 function seriesNames(results: readonly BenchResult[]): string[] {
@@ -116,12 +118,26 @@ export function targetLines(results: readonly BenchResult[]): string[] {
   const lines: string[] = [];
   const judge = (ok: boolean) => (ok ? 'met' : 'NOT met');
   const medians = medianRuns(results);
+  const formatOf = (m: BenchResult) => m.settings?.format ?? 'envelope';
+  const indexed = (m: BenchResult) => m.settings?.searchIndex !== false;
   for (const r of medians) {
     const { backend } = r;
-    const format = r.settings?.format;
-    if (format !== undefined && format !== 'envelope') {
+    const format = formatOf(r);
+    const unindexed = indexed(r)
+      ? medians.find((m) => m.backend === backend && formatOf(m) === format && !indexed(m))
+      : undefined;
+    if (unindexed !== undefined) {
+      // The search indexes' cost on ingest, on the same backend and format, in the same run.
+      const share = (r.endToEndEventsPerSecond / unindexed.endToEndEventsPerSecond) * 100;
+      lines.push(
+        `${seriesOf(r)}: with the search indexes ≥ 85% of the end-to-end events/s without: ${fmt(r.endToEndEventsPerSecond)} vs ${fmt(unindexed.endToEndEventsPerSecond)} (${pct(share)}), ${judge(share >= 85)}`,
+      );
+    }
+    if (format !== 'envelope') {
       // A shipper format is judged against the envelope on the same backend, in the same run.
-      const envelope = medians.find((m) => m.backend === backend && seriesOf(m) === backend);
+      const envelope = medians.find(
+        (m) => m.backend === backend && formatOf(m) === 'envelope' && indexed(m) === indexed(r),
+      );
       if (envelope !== undefined) {
         const share = (r.endToEndEventsPerSecond / envelope.endToEndEventsPerSecond) * 100;
         lines.push(
@@ -130,6 +146,8 @@ export function targetLines(results: readonly BenchResult[]): string[] {
       }
       continue;
     }
+    // The project's targets are for the service as it ships, search indexes on.
+    if (!indexed(r)) continue;
     if (r.backlog !== undefined && r.backlog.waitingEvents >= 1_000_000) {
       const rss = r.backlog.apiPeakRssMb;
       lines.push(

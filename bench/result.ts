@@ -36,6 +36,8 @@ export interface RunSettings {
   workerBatchMessages: number;
   /** The wire format the events were published in (bench/formats.ts); absent = the envelope. */
   format?: string;
+  /** SEARCH_INDEX of the service: false = started with the search indexes off; absent = on. */
+  searchIndex?: boolean;
 }
 
 export interface BenchResult {

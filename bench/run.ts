@@ -47,6 +47,8 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '1' },
     // Comma list of wire formats (bench/formats.ts), each run on every backend.
     format: { type: 'string', default: 'envelope' },
+    // Comma list of SEARCH_INDEX settings (on, off), each run on every backend and format.
+    'search-index': { type: 'string', default: 'on' },
     'idle-latency': { type: 'boolean', default: false },
     samples: { type: 'string', default: '20' },
     'interval-ms': { type: 'string', default: '1000' },
@@ -87,6 +89,10 @@ const badFormats = formats.filter((f) => !isFormat(f));
 if (badFormats.length > 0) {
   throw new Error(`--format: unknown ${badFormats.join(', ')} (known: ${FORMATS.join(', ')})`);
 }
+const searchIndexes = values['search-index'].split(',').map((v) => {
+  if (v !== 'on' && v !== 'off') throw new Error(`--search-index: on or off, got ${v}`);
+  return v === 'on';
+});
 // Repeated runs take turns across the backends, so a slow spell of the machine is shared.
 const repeat = Number(values.repeat);
 if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat must be a whole number ≥ 1');
@@ -145,14 +151,21 @@ if (values['idle-latency']) {
 const results: BenchResult[] = [];
 for (let run = 0; run < repeat; run++) {
   for (const workerProcesses of workerCounts) {
-    for (const format of formats as Format[]) {
-      for (const backend of backends as Backend[]) {
-        results.push(
-          await runOne(backend, {
-            ...plan,
-            settings: { ...plan.settings, workerProcesses, format },
-          }),
-        );
+    for (const searchIndex of searchIndexes) {
+      for (const format of formats as Format[]) {
+        for (const backend of backends as Backend[]) {
+          results.push(
+            await runOne(backend, {
+              ...plan,
+              settings: {
+                ...plan.settings,
+                workerProcesses,
+                format,
+                ...(searchIndex ? {} : { searchIndex }),
+              },
+            }),
+          );
+        }
       }
     }
   }

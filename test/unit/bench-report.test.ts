@@ -76,4 +76,25 @@ describe('benchmark report', () => {
     ]);
     expect(textReport(runs)).toContain('| postgres-redis otlp-proto |');
   });
+
+  it('judges the search indexes against a run without them, same backend and format', () => {
+    const off = (e2e: number, format?: string) =>
+      run(e2e, { settings: { ...defaults, searchIndex: false, ...(format ? { format } : {}) } });
+    const loki = run(36_000, { settings: { ...defaults, format: 'loki' } });
+    const runs = [run(40_000), off(50_000), loki, off(40_000, 'loki')];
+    const lines = targetLines(runs);
+    expect(lines).toContain(
+      'postgres-redis: with the search indexes ≥ 85% of the end-to-end events/s without: 40,000 vs 50,000 (80%), NOT met',
+    );
+    expect(lines).toContain(
+      'postgres-redis loki: with the search indexes ≥ 85% of the end-to-end events/s without: 36,000 vs 40,000 (90%), met',
+    );
+    // Each format is compared with the envelope run of the same setting; runs without the
+    // indexes are not judged against the project's throughput targets.
+    expect(lines).toContain(
+      "postgres-redis loki search-index off: ≥ 80% of the envelope's end-to-end events/s: 40,000 vs 50,000 (80%), met",
+    );
+    expect(lines.filter((l) => l.startsWith('postgres-redis search-index off:'))).toEqual([]);
+    expect(textReport(runs)).toContain('| postgres-redis search-index off |');
+  });
 });
