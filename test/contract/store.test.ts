@@ -215,6 +215,44 @@ for (const { backend, skip } of contractBackends(STORE_BACKENDS)) {
         await expectConsistent(store);
       });
 
+      it('concurrent atomic applies each learn what became of their own events; a refused one fails alone', async () => {
+        const store = await open();
+        const t = topicName();
+        const requests = Array.from({ length: 12 }, (_, i) =>
+          accepted([ev(t, `g${i}`), ev(t, 'shared', { payload: { n: 'shared' } })]),
+        );
+        const bad = accepted([ev(t, 'never'), ev(t, 'bad', { timestamp: 'not a date' })]);
+        const answers = await Promise.allSettled([
+          ...requests.map((r, i) => store.applyAccepted(r, 64 + i, { detail: true })),
+          store.applyAccepted(bad, 80, { detail: true }),
+        ]);
+        const refused = answers.pop();
+        expect(refused).toMatchObject({
+          status: 'rejected',
+          reason: { code: 'AGG_ERR_STORE_REJECTED' },
+        });
+        const results = answers.map((a) => {
+          if (a.status !== 'fulfilled') throw new Error(String(a.reason));
+          return a.value;
+        });
+        for (const r of results) {
+          expect(r).toMatchObject({ messages: 1, received: 2 });
+          expect(r.outcomes?.map((o) => o.index)).toEqual([0, 1]);
+          expect(r.outcomes?.[0]?.outcome).toBe('stored');
+        }
+        // The shared key is stored by exactly one request; every other copy is its duplicate.
+        const shared = results.map((r) => r.outcomes?.[1]?.outcome);
+        expect(shared.filter((o) => o === 'stored')).toHaveLength(1);
+        expect(shared.filter((o) => o === 'duplicate')).toHaveLength(11);
+        expect(await store.countEvents(t)).toBe(13);
+        expect(await store.counters()).toMatchObject({
+          received: 24,
+          uniqueProcessed: 13,
+          duplicateDropped: 11,
+        });
+        await expectConsistent(store);
+      });
+
       it('reject-conflicts: an atomic batch with a conflict is rolled back whole; a queued one parks only the conflict', async () => {
         const store = await open('reject-conflicts');
         const t = topicName();

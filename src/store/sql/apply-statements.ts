@@ -232,13 +232,10 @@ WITH claimed AS (
          NULL::text AS message_id
 ),
 ${APPLY_CTES}`;
-export const APPLY_ACCEPTED: Statement = {
-  name: 'agg_apply_accepted',
-  text: `${APPLY_ACCEPTED_CTE}
-${APPLY_SUMMARY}`,
-};
-
-/** The same, answering one row per event, in order, with what became of it. */
+/**
+ * One row per event, in order, with what became of it: for DUPLICATE_POLICY=reject-conflicts,
+ * whose requests are applied one transaction each (the others go in groups, below).
+ */
 export const APPLY_ACCEPTED_DETAIL: Statement = {
   name: 'agg_apply_accepted_detail',
   text: `${APPLY_ACCEPTED_CTE},
@@ -246,4 +243,24 @@ summary AS (${APPLY_SUMMARY})
 SELECT o.eord::float8 AS index, o.kind, ${ISO_UTC('o.first_at')} AS first_at,
        (SELECT notified FROM summary) AS notified
 FROM outcome o ORDER BY o.eord`,
+};
+
+/**
+ * Several atomic publishes in one statement (apply-groups.ts): $1 is the JSON array of their
+ * request bodies, as UTF-8 bytes. A request's position in the array (from 1) is its `request`;
+ * one row per event, by request then position, with what became of it. Within the statement
+ * the earlier request's copy of a key is the first, as if the requests had been applied in turn.
+ */
+export const APPLY_ACCEPTED_GROUP: Statement = {
+  name: 'agg_apply_accepted_group',
+  text: `
+WITH claimed AS (
+  SELECT b.ord, b.value->'events' AS events, NULL::text AS message_id
+  FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
+),
+${APPLY_CTES},
+summary AS (${APPLY_SUMMARY})
+SELECT o.mord::float8 AS request, o.eord::float8 AS index, o.kind,
+       ${ISO_UTC('o.first_at')} AS first_at, (SELECT notified FROM summary) AS notified
+FROM outcome o ORDER BY o.mord, o.eord`,
 };

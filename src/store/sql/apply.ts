@@ -16,7 +16,8 @@ import {
   type QueuedBatch,
 } from '../store.js';
 import { toResult, type ApplyRow } from './rows/apply-result-row.js';
-import { APPLY_ACCEPTED, APPLY_ACCEPTED_DETAIL, APPLY_BATCHES } from './apply-statements.js';
+import { AcceptedApplyGroups, type GroupOutcomeRow } from './apply-groups.js';
+import { APPLY_ACCEPTED_DETAIL, APPLY_ACCEPTED_GROUP, APPLY_BATCHES } from './apply-statements.js';
 import { toOutcome, type OutcomeRow } from './rows/outcome-codec.js';
 import { asBytes } from './request-bytes.js';
 import type { Statement } from './statement.js';
@@ -41,12 +42,22 @@ async function retrying<T>(run: () => Promise<T>): Promise<T> {
  */
 export class SqlApplier {
   private readonly rejectConflicts: boolean;
+  private readonly groups: AcceptedApplyGroups;
 
   constructor(
     private readonly driver: SqlDriver,
     duplicatePolicy: DuplicatePolicy | undefined,
   ) {
     this.rejectConflicts = duplicatePolicy === 'reject-conflicts';
+    this.groups = new AcceptedApplyGroups((bodies, shard) =>
+      retrying(() =>
+        this.driver.query<GroupOutcomeRow>(
+          APPLY_ACCEPTED_GROUP.text,
+          [bodies, shard, false],
+          APPLY_ACCEPTED_GROUP.name,
+        ),
+      ),
+    );
   }
 
   /** Runs one apply statement ($2 shard and $3 policy are appended to `params`). */
@@ -71,21 +82,28 @@ export class SqlApplier {
     return this.run(APPLY_BATCHES, [json, shard]);
   }
 
-  applyAccepted(
+  /**
+   * An atomic publish. Concurrent ones are applied together (apply-groups.ts), except under
+   * reject-conflicts, where each is one transaction that a rejected conflict rolls back whole
+   * (ConflictRejectedError with the outcomes).
+   */
+  async applyAccepted(
     batch: AcceptedBatch,
     shard: number,
     options: { detail?: boolean } = {},
   ): Promise<AtomicResult> {
-    const params = [asBytes(batch.body), shard, this.rejectConflicts];
-    if (options.detail !== true && !this.rejectConflicts) {
-      return this.run(APPLY_ACCEPTED, params.slice(0, 2));
+    if (!this.rejectConflicts) {
+      const outcomes = await this.groups.apply(asBytes(batch.body), batch.eventCount, shard);
+      return {
+        ...summariseOutcomes(outcomes),
+        outcomes: options.detail === true ? outcomes : undefined,
+      };
     }
-    // Per event, in a transaction that a rejected conflict rolls back whole.
     return retrying(() =>
       this.driver.transaction(async (tx) => {
         const rows = await tx.query<OutcomeRow>(
           APPLY_ACCEPTED_DETAIL.text,
-          params,
+          [asBytes(batch.body), shard, true],
           APPLY_ACCEPTED_DETAIL.name,
         );
         const outcomes = rows.map(toOutcome);
