@@ -217,6 +217,12 @@ export function encodeOtlpResponse(
 function int64(value: Int64 | null | undefined): bigint {
   if (value === null || value === undefined) return 0n;
   if (typeof value === 'number') return Number.isFinite(value) ? BigInt(Math.trunc(value)) : 0n;
+  const { low, high, unsigned } = value as { low?: unknown; high?: unknown; unsigned?: unknown };
+  if (typeof low === 'number' && typeof high === 'number') {
+    // A protobufjs Long: its two 32-bit halves, without printing it in decimal and parsing that.
+    const bits = (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+    return unsigned === true ? bits : BigInt.asIntN(64, bits);
+  }
   return BigInt(value.toString());
 }
 
@@ -233,7 +239,7 @@ function jsonDouble(value: number): number | string {
 /**
  * `depth` is the JSON nesting level of the value made (an array or object inside the payload's
  * members counts one per level); past MAX_JSON_DEPTH the record is refused before deeper
- * recursion, and checkEvent judges the exact depth of the whole event.
+ * recursion, and the event checker (event-validation.ts) judges the exact depth of the whole event.
  */
 function anyValueToJson(value: AnyValue | null | undefined, depth: number): unknown {
   if (value === null || value === undefined) return null;
@@ -270,13 +276,19 @@ function keyValuesToJson(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const kv of list ?? []) {
+    const key = kv.key ?? '';
+    const value = anyValueToJson(kv.value, depth + 1);
     // A plain data property even for "__proto__": the payload is data, never a prototype.
-    Object.defineProperty(out, kv.key ?? '', {
-      value: anyValueToJson(kv.value, depth + 1),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    if (key === '__proto__') {
+      Object.defineProperty(out, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      out[key] = value;
+    }
   }
   return out;
 }
@@ -293,20 +305,22 @@ function nonEmptyString(value: unknown): string | undefined {
 
 /**
  * Maps every LogRecord of a decoded request, in order (resource by resource, scope by scope).
- * A record that cannot be mapped is returned with its reason; the others are not affected.
+ * A record that cannot be mapped is returned with its reason; the others are not affected. The
+ * resource and the scope are converted and serialised once for all their records.
  */
 export function mapOtlpLogs(request: ExportLogsServiceRequest): MappedRecord[] {
   const out: MappedRecord[] = [];
+  const refuseAll = (records: readonly unknown[] | undefined, reason: string) => {
+    for (let i = 0; i < (records ?? []).length; i++) out.push({ ok: false, reason });
+  };
   for (const resourceLogs of request.resourceLogs ?? []) {
     let resource: Record<string, unknown>;
     try {
       resource = keyValuesToJson(resourceLogs.resource?.attributes, 1);
     } catch (error) {
-      const reason = `resource: ${(error as Error).message}`;
-      for (const scopeLogs of resourceLogs.scopeLogs ?? []) {
-        for (let i = 0; i < (scopeLogs.logRecords ?? []).length; i++)
-          out.push({ ok: false, reason });
-      }
+      if (!(error instanceof RecordRefused)) throw error;
+      const reason = `resource: ${error.message}`;
+      for (const scopeLogs of resourceLogs.scopeLogs ?? []) refuseAll(scopeLogs.logRecords, reason);
       continue;
     }
     const topic = nonEmptyString(resource['service.name']) ?? 'unknown_service';
@@ -314,15 +328,27 @@ export function mapOtlpLogs(request: ExportLogsServiceRequest): MappedRecord[] {
       nonEmptyString(resource['service.instance.id']) ??
       nonEmptyString(resource['host.name']) ??
       topic;
+    const resourceJson = JSON.stringify(resource);
     for (const scopeLogs of resourceLogs.scopeLogs ?? []) {
+      let scope: Record<string, unknown>;
+      try {
+        scope = scopeToJson(scopeLogs.scope);
+      } catch (error) {
+        if (!(error instanceof RecordRefused)) throw error;
+        refuseAll(scopeLogs.logRecords, `scope: ${error.message}`);
+        continue;
+      }
+      const context = {
+        topic,
+        source,
+        resource,
+        resourceJson,
+        scope,
+        scopeJson: JSON.stringify(scope),
+      };
       for (const record of scopeLogs.logRecords ?? []) {
         try {
-          const scope = {
-            name: scopeLogs.scope?.name ?? '',
-            version: scopeLogs.scope?.version ?? '',
-            attributes: keyValuesToJson(scopeLogs.scope?.attributes, 1),
-          };
-          out.push({ ok: true, event: mapRecord(record, { topic, source, resource, scope }) });
+          out.push({ ok: true, event: mapRecord(record, context) });
         } catch (error) {
           if (!(error instanceof RecordRefused)) throw error;
           out.push({ ok: false, reason: error.message });
@@ -333,15 +359,35 @@ export function mapOtlpLogs(request: ExportLogsServiceRequest): MappedRecord[] {
   return out;
 }
 
-function mapRecord(
-  record: LogRecord,
-  context: {
-    topic: string;
-    source: string;
-    resource: Record<string, unknown>;
-    scope: Record<string, unknown>;
-  },
-): MappedEvent {
+/** The instrumentation scope's name, version and attributes, each only when set. */
+function scopeToJson(
+  scope:
+    | { name?: string | null; version?: string | null; attributes?: readonly KeyValue[] }
+    | null
+    | undefined,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (nonEmptyString(scope?.name) !== undefined) out.name = scope?.name;
+  if (nonEmptyString(scope?.version) !== undefined) out.version = scope?.version;
+  if ((scope?.attributes ?? []).length > 0) out.attributes = keyValuesToJson(scope?.attributes, 1);
+  return out;
+}
+
+interface RecordContext {
+  readonly topic: string;
+  readonly source: string;
+  readonly resource: Record<string, unknown>;
+  readonly resourceJson: string;
+  readonly scope: Record<string, unknown>;
+  readonly scopeJson: string;
+}
+
+/**
+ * One record's event. The payload holds the record's fields that are set, as OTLP/JSON leaves
+ * out fields at their default value (severity 0, empty text, no attributes, flags 0, time 0); its
+ * JSON text is put together from the parts, the resource and scope spliced in as serialised once.
+ */
+function mapRecord(record: LogRecord, context: RecordContext): MappedEvent {
   const time = int64(record.timeUnixNano);
   const observed = int64(record.observedTimeUnixNano);
   const at = time !== 0n ? time : observed;
@@ -349,30 +395,46 @@ function mapRecord(
   const timestamp = timestampFromNanos(at);
   if (timestamp === undefined) throw new RecordRefused(`time ${at} ns is out of range`);
   const attributes = keyValuesToJson(record.attributes, 1);
-  const payload: Record<string, unknown> = {
-    body: anyValueToJson(record.body, 1),
-    severity_number: record.severityNumber ?? 0,
-    severity_text: record.severityText ?? '',
-    attributes,
-    resource: context.resource,
-    scope: context.scope,
+  const hasAttributes = (record.attributes ?? []).length > 0;
+  const hasScope = context.scopeJson !== '{}';
+  const hasResource = context.resourceJson !== '{}';
+  const fields: Record<string, unknown> = {
+    body: record.body?.value === undefined ? undefined : anyValueToJson(record.body, 1),
+    severity_number: record.severityNumber || undefined,
+    severity_text: nonEmptyString(record.severityText),
+    attributes: hasAttributes ? attributes : undefined,
     trace_id: hex(record.traceId),
     span_id: hex(record.spanId),
-    flags: record.flags ?? 0,
+    flags: record.flags || undefined,
     event_name: nonEmptyString(record.eventName),
-    time_unix_nano: time.toString(),
-    observed_time_unix_nano: observed.toString(),
+    time_unix_nano: time !== 0n ? time.toString() : undefined,
+    observed_time_unix_nano: observed !== 0n ? observed.toString() : undefined,
   };
+  const own = JSON.stringify(fields);
+  const spliced = [
+    hasResource ? `"resource":${context.resourceJson}` : '',
+    hasScope ? `"scope":${context.scopeJson}` : '',
+  ].filter((part) => part !== '');
+  const payloadJson =
+    spliced.length === 0
+      ? own
+      : own === '{}'
+        ? `{${spliced.join(',')}}`
+        : `${own.slice(0, -1)},${spliced.join(',')}}`;
   const uid = attributes['log.record.uid'];
   const eventId =
     typeof uid === 'string' && uid !== ''
       ? uid
-      : contentId('otlp', payload as Parameters<typeof contentId>[1]);
+      : contentId('otlp', {
+          ...fields,
+          resource: hasResource ? context.resource : undefined,
+          scope: hasScope ? context.scope : undefined,
+        } as Parameters<typeof contentId>[1]);
   return {
     topic: context.topic,
     event_id: eventId,
     timestamp,
     source: context.source,
-    payloadJson: JSON.stringify(payload),
+    payloadJson,
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { isValidTimestamp, normalizeTimestamp } from '../../src/timestamp.js';
+import { timestampFromNanos } from '../../src/ingest/nanos.js';
+import { isValidTimestamp, normalizeTimestamp, timestampProblem } from '../../src/timestamp.js';
 
 describe('normalizeTimestamp', () => {
   it.each([
@@ -86,5 +87,26 @@ describe('the calendar arithmetic', () => {
       ),
       { numRuns: 20_000 },
     );
+  });
+});
+
+describe('nanosecond Unix times (OTLP, Loki)', () => {
+  it('become ISO 8601 timestamps with nine fraction digits, years 1 to 9999 only', () => {
+    expect(timestampFromNanos(1_714_564_800_123_456_789n)).toBe('2024-05-01T12:00:00.123456789Z');
+    expect(timestampFromNanos(0n)).toBe('1970-01-01T00:00:00.000000000Z');
+    expect(timestampFromNanos(-1n)).toBe('1969-12-31T23:59:59.999999999Z');
+    const year1 = -62_135_596_800_000n * 1_000_000n;
+    expect(timestampFromNanos(year1)).toBe('0001-01-01T00:00:00.000000000Z');
+    expect(timestampFromNanos(year1 - 1n)).toBeUndefined();
+    const year10000 = 253_402_300_800_000n * 1_000_000n;
+    // Rounded to microseconds, the last 500 ns of year 9999 would be year 10000.
+    expect(timestampFromNanos(year10000 - 501n)).toBe('9999-12-31T23:59:59.999999499Z');
+    expect(timestampFromNanos(year10000 - 500n)).toBeUndefined();
+    expect(timestampFromNanos(year10000)).toBeUndefined();
+    expect(timestampFromNanos(2n ** 64n - 1n)).toBe('2554-07-21T23:34:33.709551615Z');
+    // Every result is a timestamp publish accepts.
+    for (const n of [0n, -1n, year1, year10000 - 501n, 1_714_564_800_123_456_789n]) {
+      expect(timestampProblem(timestampFromNanos(n) ?? '')).toBeUndefined();
+    }
   });
 });

@@ -12,7 +12,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { applyEvents } from '../../ingest/delivery.js';
 import { decodeBulk, type BulkItem } from '../../ingest/es-bulk.js';
-import { checkEvent } from '../../ingest/event-validation.js';
+import { eventChecker } from '../../ingest/event-validation.js';
 import type { EventOutcome } from '../../store/store.js';
 import type { RouteContext } from '../app-context.js';
 import type { EventApplier } from '../../store/store.js';
@@ -196,9 +196,10 @@ export async function registerEsBulkRoutes(
         const refusals = new Map<number, string>();
         const jsons: string[] = [];
         const positions: number[] = [];
+        const check = eventChecker();
         items.forEach((item, i) => {
           if (item.event === undefined) return;
-          const checked = checkEvent(item.event);
+          const checked = check(item.event);
           if (checked.ok) {
             jsons.push(checked.json);
             positions.push(i);

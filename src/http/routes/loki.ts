@@ -10,7 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
 import { MESSAGE_ID_HEADER, enqueueEvents } from '../../ingest/delivery.js';
-import { checkEvent } from '../../ingest/event-validation.js';
+import { eventChecker } from '../../ingest/event-validation.js';
 import { decodeLokiJson, decodeLokiProtobuf } from '../../ingest/loki-push.js';
 import type { StorelessRouteContext } from '../app-context.js';
 import { isJsonRequest, protocolError } from '../protocol-errors.js';
@@ -68,8 +68,9 @@ export async function registerLokiRoutes(
         const accepted: string[] = [];
         const reasons: string[] = [];
         let refused = 0;
+        const check = eventChecker();
         entries.forEach((entry, index) => {
-          const checked = entry.ok ? checkEvent(entry.event) : entry;
+          const checked = entry.ok ? check(entry.event) : entry;
           if (checked.ok) {
             accepted.push(checked.json);
           } else {

@@ -8,7 +8,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AggregatorError } from '../../errors.js';
-import { checkEvent } from '../../ingest/event-validation.js';
+import { eventChecker } from '../../ingest/event-validation.js';
 import { MESSAGE_ID_HEADER, enqueueEvents } from '../../ingest/delivery.js';
 import {
   decodeOtlpJson,
@@ -88,8 +88,9 @@ export async function registerOtlpRoutes(
         const accepted: string[] = [];
         const reasons: string[] = [];
         let rejected = 0;
+        const check = eventChecker();
         mapOtlpLogs(decoded).forEach((record, index) => {
-          const checked = record.ok ? checkEvent(record.event) : record;
+          const checked = record.ok ? check(record.event) : record;
           if (checked.ok) {
             accepted.push(checked.json);
           } else {
