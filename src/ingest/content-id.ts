@@ -47,5 +47,13 @@ export function canonicalText(value: CanonicalValue): string {
  * the format (`otlp`, `es`, `loki`) so ids of different formats never meet.
  */
 export function contentId(kind: string, record: CanonicalValue): string {
-  return `${kind}-${createHash('sha256').update(canonicalText(record)).digest('base64url')}`;
+  return contentIdOfText(kind, canonicalText(record));
+}
+
+/**
+ * contentId of a record whose canonical text the caller put together itself (from parts it
+ * encoded once with canonicalText, for records that share them).
+ */
+export function contentIdOfText(kind: string, canonical: string): string {
+  return `${kind}-${createHash('sha256').update(canonical).digest('base64url')}`;
 }

@@ -14,7 +14,7 @@
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
 import { AggregatorError } from '../errors.js';
-import { contentId } from './content-id.js';
+import { canonicalText, contentIdOfText } from './content-id.js';
 import type { MappedEvent } from './event-validation.js';
 import { timestampFromNanos } from './nanos.js';
 
@@ -78,12 +78,32 @@ export type MappedEntry =
   | { readonly ok: true; readonly event: MappedEvent }
   | { readonly ok: false; readonly reason: string };
 
-/** An entry as both encodings read: labels, nanosecond time (digits), line, metadata. */
+/** An entry as both encodings read: its stream, nanosecond time (digits), line, metadata. */
 interface Entry {
-  readonly labels: Readonly<Record<string, string>>;
+  readonly stream: StreamContext;
   readonly nanos: string;
   readonly line: string;
   readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** What every entry of a stream shares, worked out once per stream. */
+interface StreamContext {
+  readonly topic: string;
+  readonly source: string;
+  /** The labels as JSON text, for the payload. */
+  readonly labelsJson: string;
+  /** The labels' canonical text (content-id.ts), for the event id. */
+  readonly labelsCanonical: string;
+}
+
+function streamContext(labels: Readonly<Record<string, string>>): StreamContext {
+  const topic = labels.topic ?? labels.service_name ?? labels.job ?? 'loki';
+  return {
+    topic,
+    source: labels.host ?? labels.hostname ?? labels.instance ?? topic,
+    labelsJson: JSON.stringify(labels),
+    labelsCanonical: canonicalText(labels),
+  };
 }
 
 function badRequest(message: string, cause?: unknown): AggregatorError {
@@ -131,24 +151,28 @@ export function parseLabels(text: string): Record<string, string> | undefined {
 }
 
 function mapEntry(entry: Entry): MappedEntry {
-  const { labels, nanos, line, metadata } = entry;
+  const { stream, nanos, line, metadata } = entry;
   if (!/^\d{1,19}$/.test(nanos)) {
     return { ok: false, reason: `timestamp ${JSON.stringify(nanos)} is not Unix nanoseconds` };
   }
   const timestamp = timestampFromNanos(BigInt(nanos));
   if (timestamp === undefined) return { ok: false, reason: `timestamp ${nanos} is out of range` };
-  const topic = labels.topic ?? labels.service_name ?? labels.job ?? 'loki';
-  const source = labels.host ?? labels.hostname ?? labels.instance ?? topic;
-  const payload: Record<string, unknown> = { line, labels, timestamp_ns: nanos };
-  if (Object.keys(metadata).length > 0) payload.structured_metadata = metadata;
+  const lineJson = JSON.stringify(line);
+  const nanosJson = JSON.stringify(nanos);
+  const metadataJson =
+    Object.keys(metadata).length > 0 ? `,"structured_metadata":${JSON.stringify(metadata)}` : '';
   return {
     ok: true,
     event: {
-      topic,
-      source,
+      topic: stream.topic,
+      source: stream.source,
       timestamp,
-      event_id: contentId('loki', { labels, nanos, line }),
-      payloadJson: JSON.stringify(payload),
+      // contentId('loki', {labels, nanos, line}), its canonical text put together from the parts.
+      event_id: contentIdOfText(
+        'loki',
+        `{"labels":${stream.labelsCanonical},"line":${lineJson},"nanos":${nanosJson}}`,
+      ),
+      payloadJson: `{"line":${lineJson},"labels":${stream.labelsJson},"timestamp_ns":${nanosJson}${metadataJson}}`,
     },
   };
 }
@@ -175,8 +199,9 @@ export function decodeLokiProtobuf(body: Uint8Array, maxBytes: number): MappedEn
   const out: MappedEntry[] = [];
   for (const stream of decoded.streams ?? []) {
     const labels = parseLabels(stream.labels ?? '');
+    const context = labels === undefined ? undefined : streamContext(labels);
     for (const entry of stream.entries ?? []) {
-      if (labels === undefined) {
+      if (context === undefined) {
         out.push({ ok: false, reason: `labels ${JSON.stringify(stream.labels)} do not parse` });
         continue;
       }
@@ -184,7 +209,7 @@ export function decodeLokiProtobuf(body: Uint8Array, maxBytes: number): MappedEn
       const nanos = seconds * 1_000_000_000n + BigInt(entry.timestamp?.nanos ?? 0);
       out.push(
         mapEntry({
-          labels,
+          stream: context,
           nanos: nanos.toString(),
           line: entry.line ?? '',
           metadata: record(
@@ -232,8 +257,11 @@ export function decodeLokiJson(text: string): MappedEntry[] {
     if (!Array.isArray(values)) {
       throw new AggregatorError('AGG_ERR_BAD_JSON', 'Each stream must have a "values" array');
     }
+    const context = isStringRecord(labels)
+      ? streamContext(record(Object.entries(labels)))
+      : undefined;
     for (const value of values as unknown[]) {
-      if (!isStringRecord(labels)) {
+      if (context === undefined) {
         out.push({ ok: false, reason: 'stream labels must be an object of strings' });
         continue;
       }
@@ -253,7 +281,7 @@ export function decodeLokiJson(text: string): MappedEntry[] {
       }
       out.push(
         mapEntry({
-          labels: record(Object.entries(labels)),
+          stream: context,
           nanos: nanosText,
           line,
           metadata: record(Object.entries(metadata ?? {})),
