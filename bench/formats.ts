@@ -14,8 +14,15 @@
  * in structured metadata, which Loki's duplicate rule (labels, time, line) leaves out. Bodies are
  * built with the libraries the service decodes them with (protobufjs, snappyjs).
  */
-import { encodeLokiProtobuf } from '../src/ingest/loki-push.js';
-import { encodeOtlpRequest } from '../src/ingest/otlp-logs.js';
+import { decodeBulk } from '../src/ingest/es-bulk.js';
+import type { MappedEvent } from '../src/ingest/event-validation.js';
+import { decodeLokiProtobuf, encodeLokiProtobuf } from '../src/ingest/loki-push.js';
+import {
+  decodeOtlpJson,
+  decodeOtlpProtobuf,
+  encodeOtlpRequest,
+  mapOtlpLogs,
+} from '../src/ingest/otlp-logs.js';
 import type { LogEvent } from '../src/log-event.js';
 
 export const FORMATS = [
@@ -178,4 +185,58 @@ export function formatRequest(format: Format, events: readonly LogEvent[]): Form
       throw new Error(`unknown format ${String(unknown)}`);
     }
   }
+}
+
+/** The events the service's own decoder makes of one formatted request. */
+function decodedEvents(format: Format, request: FormattedRequest): MappedEvent[] {
+  const text = () => request.body.toString();
+  const buffer = () => (Buffer.isBuffer(request.body) ? request.body : Buffer.from(request.body));
+  let mapped: ({ ok: true; event: MappedEvent } | { ok: false; reason: string })[];
+  switch (format) {
+    case 'otlp-proto':
+      mapped = mapOtlpLogs(decodeOtlpProtobuf(buffer()));
+      break;
+    case 'otlp-json':
+      mapped = mapOtlpLogs(decodeOtlpJson(text()));
+      break;
+    case 'loki':
+      mapped = decodeLokiProtobuf(buffer(), Number.MAX_SAFE_INTEGER);
+      break;
+    case 'es-bulk':
+      mapped = decodeBulk(text(), undefined).map((item) =>
+        item.event === undefined
+          ? { ok: false, reason: 'no event' }
+          : { ok: true, event: item.event },
+      );
+      break;
+    case 'envelope':
+    case 'ndjson':
+      throw new Error(`${format} is published as events already`);
+  }
+  return mapped.map((m) => {
+    if (!m.ok) throw new Error(`the ${format} mapping refused a workload event: ${m.reason}`);
+    return m.event;
+  });
+}
+
+/**
+ * The events `format` stores for `events` sent in batches of `batch` (`--same-rows`): each batch
+ * formatted and decoded by the service's own mapping, so the envelope can carry the same rows
+ * (same keys, duplicates, payloads) and the comparison measures the path, not the payload size.
+ */
+export function rowsOf(format: Format, events: readonly LogEvent[], batch: number): LogEvent[] {
+  const out: LogEvent[] = [];
+  for (let i = 0; i < events.length; i += batch) {
+    const request = formatRequest(format, events.slice(i, i + batch));
+    for (const e of decodedEvents(format, request)) {
+      out.push({
+        topic: e.topic,
+        event_id: e.event_id,
+        timestamp: e.timestamp,
+        source: e.source,
+        payload: JSON.parse(e.payloadJson) as Record<string, unknown>,
+      });
+    }
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publishEvents, quantile } from '../src/cli/publisher.js';
-import { formatRequest, type Format } from './formats.js';
+import { formatRequest, rowsOf, type Format } from './formats.js';
 import { RUNNERS, topology, type ServiceUrls } from './backends.js';
 import { deploy, redisUsedMemoryMb } from './deployment.js';
 import type { Backend, BenchResult, RunSettings } from './result.js';
@@ -59,7 +59,11 @@ export async function runOne(backend: Backend, plan: RunPlan): Promise<BenchResu
         `[${backend}] publishing ${total} events (${workload.duplicates} duplicates), batch ${settings.batch}, ${settings.concurrency} in flight…`,
       );
       if (!settings.backlog) await deployment.addWorkers();
-      const report = await publishEvents(workload.events, {
+      const events =
+        settings.rowsOf === undefined
+          ? workload.events
+          : rowsOf(settings.rowsOf as Format, workload.events, settings.batch);
+      const report = await publishEvents(events, {
         url: deployment.url,
         batch: settings.batch,
         concurrency: settings.concurrency,

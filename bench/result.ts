@@ -36,6 +36,11 @@ export interface RunSettings {
   workerBatchMessages: number;
   /** The wire format the events were published in (bench/formats.ts); absent = the envelope. */
   format?: string;
+  /**
+   * `--same-rows`: the envelope carried the events this shipper format stores (bench/formats.ts
+   * rowsOf), the baseline that format is judged against; absent = the workload's own events.
+   */
+  rowsOf?: string;
   /** SEARCH_INDEX of the service: false = started with the search indexes off; absent = on. */
   searchIndex?: boolean;
 }

@@ -49,6 +49,8 @@ const { values } = parseArgs({
     format: { type: 'string', default: 'envelope' },
     // Comma list of SEARCH_INDEX settings (on, off), each run on every backend and format.
     'search-index': { type: 'string', default: 'on' },
+    // Before each shipper format, the envelope carrying the rows that format stores.
+    'same-rows': { type: 'boolean', default: false },
     'idle-latency': { type: 'boolean', default: false },
     samples: { type: 'string', default: '20' },
     'interval-ms': { type: 'string', default: '1000' },
@@ -153,18 +155,22 @@ for (let run = 0; run < repeat; run++) {
   for (const workerProcesses of workerCounts) {
     for (const searchIndex of searchIndexes) {
       for (const format of formats as Format[]) {
+        const sameRows = values['same-rows'] && format !== 'envelope' && format !== 'ndjson';
         for (const backend of backends as Backend[]) {
-          results.push(
-            await runOne(backend, {
-              ...plan,
-              settings: {
-                ...plan.settings,
-                workerProcesses,
-                format,
-                ...(searchIndex ? {} : { searchIndex }),
-              },
-            }),
-          );
+          const settings = {
+            ...plan.settings,
+            workerProcesses,
+            ...(searchIndex ? {} : { searchIndex }),
+          };
+          if (sameRows) {
+            results.push(
+              await runOne(backend, {
+                ...plan,
+                settings: { ...settings, format: 'envelope', rowsOf: format },
+              }),
+            );
+          }
+          results.push(await runOne(backend, { ...plan, settings: { ...settings, format } }));
         }
       }
     }

@@ -97,4 +97,22 @@ describe('benchmark report', () => {
     expect(lines.filter((l) => l.startsWith('postgres-redis search-index off:'))).toEqual([]);
     expect(textReport(runs)).toContain('| postgres-redis search-index off |');
   });
+
+  it('with --same-rows, judges each format against the envelope carrying the rows it stores', () => {
+    const runs = [
+      run(50_000),
+      run(40_000, { settings: { ...defaults, format: 'envelope', rowsOf: 'loki' } }),
+      run(36_000, { settings: { ...defaults, format: 'loki' } }),
+    ];
+    const lines = targetLines(runs);
+    expect(lines).toContain(
+      "postgres-redis envelope (loki rows): 40,000 events/s end to end, 80% of the envelope with the workload's own events (the cost of the rows alone)",
+    );
+    expect(lines).toContain(
+      "postgres-redis loki: ≥ 80% of the envelope's end-to-end events/s: 36,000 vs 50,000 (72%), NOT met",
+    );
+    expect(lines).toContain(
+      'postgres-redis loki: ≥ 80% of the envelope carrying the same rows: 36,000 vs 40,000 (90%), met',
+    );
+  });
 });
