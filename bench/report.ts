@@ -26,7 +26,9 @@ export function seriesOf(r: BenchResult): string {
       : format === undefined || format === 'envelope'
         ? r.backend
         : `${r.backend} ${format}`;
-  return r.settings?.searchIndex === false ? `${series} search-index off` : series;
+  const indexed = r.settings?.searchIndex === false ? `${series} search-index off` : series;
+  const workers = r.settings?.workerProcesses ?? 1;
+  return workers === 1 ? indexed : `${indexed}, ${workers} worker processes`;
 }
 
 function seriesNames(results: readonly BenchResult[]): string[] {
