@@ -13,6 +13,8 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
       applicationName: `log-aggregator:${config.role}`,
       duplicatePolicy: config.duplicatePolicy,
       searchIndex: config.searchIndex,
+      partitionInterval: config.partitionInterval,
+      retentionDays: config.retentionDays,
       // The next query reports an outage; this only notes that a pooled connection went away.
       onIdleError: (error) =>
         logger.warn(
@@ -28,7 +30,10 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
     'opening the embedded PGlite store (the first start creates it, which takes a few seconds)',
   );
   const started = Date.now();
-  const store = await openPgliteStore(config.dataDir, config.duplicatePolicy, config.searchIndex);
+  const store = await openPgliteStore(config.dataDir, config.duplicatePolicy, config.searchIndex, {
+    partitionInterval: config.partitionInterval,
+    retentionDays: config.retentionDays,
+  });
   logger.info({ store: 'pglite', ms: Date.now() - started }, 'store ready: embedded PGlite');
   return store;
 }

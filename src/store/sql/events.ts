@@ -15,14 +15,14 @@ export const EVENTS_IN_ID_RANGE: Statement = {
 
 export const EVENTS_AFTER_ID: Statement = {
   name: 'agg_events_after_id',
-  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 AND expired_at IS NULL
+  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1
              ORDER BY id LIMIT $2`,
 };
 
 export const EVENTS_OF_TOPICS_AFTER_ID: Statement = {
   name: 'agg_events_of_topics_after_id',
   text: `SELECT ${EVENT_COLUMNS} FROM events
-             WHERE id > $1 AND topic = ANY($2::text[]) AND expired_at IS NULL
+             WHERE id > $1 AND topic = ANY($2::text[])
              ORDER BY id LIMIT $3`,
 };
 
@@ -33,12 +33,12 @@ export const LAST_EVENT_ID: Statement = {
 
 export const COUNT_EVENTS: Statement = {
   name: 'agg_count_events',
-  text: 'SELECT count(*)::float8 AS n FROM events WHERE expired_at IS NULL',
+  text: 'SELECT count(*)::float8 AS n FROM events',
 };
 
 export const COUNT_TOPIC_EVENTS: Statement = {
   name: 'agg_count_topic_events',
-  text: 'SELECT count(*)::float8 AS n FROM events WHERE topic = $1 AND expired_at IS NULL',
+  text: 'SELECT count(*)::float8 AS n FROM events WHERE topic = $1',
 };
 
 /**
@@ -53,7 +53,6 @@ export async function listEvents(db: SqlQueryable, query: EventQuery): Promise<S
     if (page !== undefined) return page;
   }
   const { params, param } = parameters();
-  // Events whose payload retention removed are kept only as keys: never listed.
   const where = [...rangeConditions(query, param), ...contentConditions(query, param)];
   const desc = query.order !== 'asc';
   if (query.after !== undefined) where.push(cursorCondition(query.after, desc, param));

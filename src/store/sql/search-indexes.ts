@@ -20,9 +20,9 @@ const SEARCH_INDEX_LOCK_KEY = 7_212_016;
 
 const CREATE = [
   `CREATE INDEX IF NOT EXISTS events_search_idx ON events
-     USING gin (${SEARCH_INDEX_TEXT} gin_trgm_ops) WHERE expired_at IS NULL`,
+     USING gin (${SEARCH_INDEX_TEXT} gin_trgm_ops)`,
   `CREATE INDEX IF NOT EXISTS events_payload_idx ON events
-     USING gin (payload jsonb_path_ops) WHERE expired_at IS NULL`,
+     USING gin (payload jsonb_path_ops)`,
 ];
 const DROP = ['DROP INDEX IF EXISTS events_search_idx', 'DROP INDEX IF EXISTS events_payload_idx'];
 

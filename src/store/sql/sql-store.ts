@@ -36,18 +36,22 @@ import * as events from './events.js';
 import { histogram } from './histogram.js';
 import { SqlInbox } from './inbox.js';
 import * as receipts from './receipts.js';
+import * as partitions from './partitions.js';
+import type { PartitionInterval } from './partitions.js';
 import * as retention from './retention.js';
 import { verify } from './verify.js';
 
 export class SqlStore implements Store {
   readonly inbox: Inbox;
   private readonly applier: SqlApplier;
+  private readonly partitionInterval: PartitionInterval;
 
   constructor(
     private readonly driver: SqlDriver,
     readonly kind: 'postgres' | 'pglite' = 'postgres',
-    options: { duplicatePolicy?: DuplicatePolicy } = {},
+    options: { duplicatePolicy?: DuplicatePolicy; partitionInterval?: PartitionInterval } = {},
   ) {
+    this.partitionInterval = options.partitionInterval ?? 'day';
     this.applier = new SqlApplier(driver, options.duplicatePolicy);
     this.inbox = new SqlInbox(driver, this.applier, { wakeOtherProcesses: kind === 'postgres' });
   }
@@ -124,12 +128,38 @@ export class SqlStore implements Store {
     return reading(events.countEvents(this.driver, topic));
   }
 
+  maintainPartitions(
+    now: Date,
+    options: { notBefore?: Date | undefined; split?: boolean } = {},
+  ): Promise<string[]> {
+    return partitions.createPartitions(
+      this.driver,
+      { interval: this.partitionInterval, ...options },
+      now,
+    );
+  }
+
+  dropPartitions(
+    before: Date,
+    keepTopics: readonly string[],
+  ): Promise<{ partitions: number; events: number; kept: number }> {
+    return partitions.dropPartitions(this.driver, before, keepTopics);
+  }
+
   expireEvents(topic: string, before: Date, limit: number): Promise<number> {
     return retention.expireEvents(this.driver, topic, before, limit);
   }
 
-  forgetKeys(before: Date, limit: number): Promise<number> {
-    return retention.forgetKeys(this.driver, before, limit);
+  expireUnpartitioned(
+    before: Date,
+    limit: number,
+    exceptTopics: readonly string[],
+  ): Promise<number> {
+    return retention.expireUnpartitioned(this.driver, before, limit, exceptTopics);
+  }
+
+  forgetKeys(before: Date, limit: number, exceptTopics: readonly string[] = []): Promise<number> {
+    return retention.forgetKeys(this.driver, before, limit, exceptTopics);
   }
 
   resolvePendingConflicts(limit: number): Promise<number> {
