@@ -136,7 +136,7 @@ for (const { backend, skip } of contractBackends(BACKENDS)) {
         const o = {
           driver: empty.driver,
           store: new SqlStore(empty.driver, backend.name === 'pglite' ? 'pglite' : 'postgres'),
-          dispose: empty.dispose,
+          dispose: () => empty.dispose(),
         };
         opened.push(o);
         return o;
@@ -265,17 +265,18 @@ for (const { backend, skip } of contractBackends(BACKENDS)) {
         expect(await store.countEvents()).toBe(3);
         await expectConsistent(store);
         // Keys outlive payloads: a late copy is a duplicate, even of a dropped row.
-        expect(await store.applyBatches([message([ev(a, 'old-0', day(-6, 0))])], 0)).toMatchObject(
-          { inserted: 0, duplicates: 1 },
-        );
+        expect(await store.applyBatches([message([ev(a, 'old-0', day(-6, 0))])], 0)).toMatchObject({
+          inserted: 0,
+          duplicates: 1,
+        });
         // ... until they are forgotten, only those without payload.
         expect(await store.forgetKeys(cutoff, 1000)).toBe(50);
         expect(await store.forgetKeys(cutoff, 1000)).toBe(0);
         expect(await store.counters()).toMatchObject({ keysExpired: 50 });
         await expectConsistent(store);
-        expect(await store.applyBatches([message([ev(a, 'old-0', day(-6, 0))])], 0)).toMatchObject(
-          { inserted: 1 },
-        );
+        expect(await store.applyBatches([message([ev(a, 'old-0', day(-6, 0))])], 0)).toMatchObject({
+          inserted: 1,
+        });
         await expectConsistent(store);
       });
 

@@ -48,7 +48,11 @@ export async function verify(db: SqlQueryable): Promise<VerifyCheck[]> {
       row.unique_processed - row.keys_expired,
       row.key_rows,
     ),
-    check('rows in events = unique_processed - expired', row.unique_processed - row.expired, row.event_rows),
+    check(
+      'rows in events = unique_processed - expired',
+      row.unique_processed - row.expired,
+      row.event_rows,
+    ),
     check(
       'conflicting_duplicates = rows in conflicts',
       row.conflicting_duplicates,
