@@ -9,6 +9,12 @@ export interface StorageOptions {
   readonly partitionInterval?: PartitionInterval;
   /** RETENTION_DAYS: partitions wholly older are not created. 0 or absent = forever. */
   readonly retentionDays?: number;
+  /**
+   * Called instead of failing the start when the start-up partition step fails (say, a lock not
+   * granted in time): events then go to the default partition until the periodic upkeep succeeds.
+   * Absent: the opener rejects.
+   */
+  readonly onStorageError?: (error: unknown) => void;
 }
 
 /**
@@ -22,8 +28,14 @@ export async function prepareStorage(
   now = new Date(),
 ): Promise<string[]> {
   const days = options.retentionDays ?? 0;
-  return store.maintainPartitions(now, {
-    split: true,
-    notBefore: days > 0 ? new Date(now.getTime() - days * DAY_MS) : undefined,
-  });
+  try {
+    return await store.maintainPartitions(now, {
+      split: true,
+      notBefore: days > 0 ? new Date(now.getTime() - days * DAY_MS) : undefined,
+    });
+  } catch (error) {
+    if (options.onStorageError === undefined) throw error;
+    options.onStorageError(error);
+    return [];
+  }
 }
