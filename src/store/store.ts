@@ -347,7 +347,7 @@ export interface RetentionStore {
   dropPartitions(
     before: Date,
     keepTopics: readonly string[],
-  ): Promise<{ partitions: number; events: number; kept: number }>;
+  ): Promise<{ partitions: number; events: number; kept: number; exclusiveMs: number }>;
   /**
    * Deletes up to `limit` events of `topic` (any partition) whose event time is before `before`,
    * oldest first, and counts them as expired, in one transaction. Rows other transactions hold

@@ -253,6 +253,11 @@ export interface DroppedPartitions {
   readonly events: number;
   /** Rows of kept topics moved to the default partition instead. */
   readonly kept: number;
+  /**
+   * The longest time, in ms, one drop held the table's exclusive lock (from the detach to the
+   * commit): how long applies waited. 0 when nothing was dropped.
+   */
+  readonly exclusiveMs: number;
 }
 
 /**
@@ -276,7 +281,9 @@ export async function dropPartitions(
   let partitions = 0;
   let events = 0;
   let kept = 0;
+  let exclusiveMs = 0;
   for (const partition of doomed) {
+    let detachedAt = 0;
     const result = await driver.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
       const still = (await listPartitions(tx)).some((p) => p.name === partition.name);
@@ -298,6 +305,7 @@ export async function dropPartitions(
          FROM by_topic`,
         [keepTopics],
       );
+      detachedAt = performance.now();
       await tx.query(`ALTER TABLE events DETACH PARTITION ${partition.name}`);
       if ((counted?.kept ?? 0) > 0) {
         await tx.query(
@@ -309,9 +317,10 @@ export async function dropPartitions(
       return counted;
     });
     if (result === undefined) continue;
+    exclusiveMs = Math.max(exclusiveMs, performance.now() - detachedAt);
     partitions++;
     events += result.expired;
     kept += result.kept;
   }
-  return { partitions, events, kept };
+  return { partitions, events, kept, exclusiveMs };
 }

@@ -142,7 +142,7 @@ export class SqlStore implements Store {
   dropPartitions(
     before: Date,
     keepTopics: readonly string[],
-  ): Promise<{ partitions: number; events: number; kept: number }> {
+  ): Promise<{ partitions: number; events: number; kept: number; exclusiveMs: number }> {
     return partitions.dropPartitions(this.driver, before, keepTopics);
   }
 
