@@ -184,7 +184,8 @@ export async function runGrowth(plan: GrowthPlan): Promise<GrowthResult> {
         filled = to;
         log(`[growth] filled ${filled} / ${n}`);
       }
-      await db.exec('VACUUM ANALYZE events; VACUUM ANALYZE event_keys');
+      await db.query('VACUUM ANALYZE events');
+      await db.query('VACUUM ANALYZE event_keys');
       const before = await bytesPerEvent(db);
       log(`[growth] ${before.rows} stored: ingest of ${plan.ingestEvents} events…`);
       const first = ingestEvents(`r${round++}`, plan.ingestEvents);
