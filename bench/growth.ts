@@ -16,7 +16,6 @@
  * 4. bytes per stored event: pg_total_relation_size of every events partition (table, indexes,
  *    TOAST) plus event_keys, divided by the rows of events.
  */
-import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { publishEvents } from '../src/cli/publisher.js';
