@@ -182,7 +182,7 @@ export interface Counters {
   readonly conflictingDuplicates: number;
   /** Conflicting duplicates refused under DUPLICATE_POLICY=reject-conflicts. */
   readonly rejected: number;
-  /** Stored events whose payload retention removed (they stay counted in the above). */
+  /** Stored events whose payload row retention deleted (they stay counted in the above). */
   readonly expired: number;
   /** Of those, the ones whose key was forgotten too (KEY_RETENTION_DAYS). */
   readonly keysExpired: number;
