@@ -364,10 +364,15 @@ export interface RetentionStore {
     exceptTopics: readonly string[],
   ): Promise<number>;
   /**
-   * Forgets up to `limit` keys with event time before `before` whose payload row is gone (never a
-   * key of `exceptTopics`), counted as keys_expired: a later copy is stored again.
+   * Forgets up to `limit` keys with event time before `before` whose payload row is gone, counted
+   * as keys_expired: a later copy is stored again. `topics` narrows the keys looked at: never those
+   * of `except`, and only those of `only` when given (topics whose payloads can expire).
    */
-  forgetKeys(before: Date, limit: number, exceptTopics?: readonly string[]): Promise<number>;
+  forgetKeys(
+    before: Date,
+    limit: number,
+    topics?: { except?: readonly string[]; only?: readonly string[] },
+  ): Promise<number>;
 }
 
 /** Which backend, whether it answers, and its end. */

@@ -92,11 +92,15 @@ export class Retention {
       payloads += await this.inBatches(signal, () => this.store.expireEvents(topic, before, BATCH));
     }
     let keys = 0;
-    if (this.config.keyRetentionDays > 0) {
+    if (this.config.keyRetentionDays > 0 && this.enabled) {
       const before = new Date(this.now() - this.config.keyRetentionDays * DAY_MS);
-      // Keys of topics kept forever keep their payload forever: not worth looking at.
-      const forever = overrides.filter(([, d]) => d === 0).map(([topic]) => topic);
-      keys = await this.inBatches(signal, () => this.store.forgetKeys(before, BATCH, forever));
+      // Keys of topics kept forever keep their payload forever: not worth looking at. Without
+      // RETENTION_DAYS only the topics with a retention of their own can lose payloads.
+      const topics =
+        days > 0
+          ? { except: overrides.filter(([, d]) => d === 0).map(([topic]) => topic) }
+          : { only: overrides.filter(([, d]) => d > 0).map(([topic]) => topic) };
+      keys = await this.inBatches(signal, () => this.store.forgetKeys(before, BATCH, topics));
     }
     if (payloads + keys > 0) {
       this.logger.info({ payloads, partitions, keys }, 'retention removed old payloads and keys');

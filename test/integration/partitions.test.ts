@@ -331,6 +331,14 @@ for (const { backend, skip } of contractBackends(BACKENDS)) {
         expect(await ids(short)).toEqual(['today']);
         expect(await store.counters()).toMatchObject({ expired: 4 });
         await expectConsistent(store);
+        // Keys are forgotten only once their payload is gone, and only of the topics asked for.
+        const later = new Date(Date.now() + 1000);
+        expect(await store.forgetKeys(later, 10, { only: [short] })).toBe(2);
+        expect(await store.forgetKeys(later, 10, { except: [t] })).toBe(0);
+        expect(await store.forgetKeys(later, 10)).toBe(2);
+        expect(await store.counters()).toMatchObject({ expired: 4, keysExpired: 4 });
+        expect(await ids(t)).toEqual(['today']);
+        await expectConsistent(store);
       });
 
       it('migration 0009 turns a store of the single table (rows, tombstones, conflicts, counters) into keys and partitions', async () => {

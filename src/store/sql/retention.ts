@@ -9,6 +9,12 @@ import type { SqlQueryable } from '../sql-driver.js';
 import { DEFAULT_PARTITION } from './partitions.js';
 import { run, type Statement } from './statement.js';
 
+/** Which topics' keys forgetKeys looks at: all but `except`, and only `only` when given. */
+export interface KeyTopics {
+  readonly except?: readonly string[];
+  readonly only?: readonly string[];
+}
+
 /** $1 topic, $2 event time bound (exclusive), $3 most rows. Rows other transactions hold are skipped. */
 export const EXPIRE_EVENTS: Statement = {
   name: 'agg_expire_events',
@@ -52,15 +58,16 @@ export const EXPIRE_UNPARTITIONED: Statement = {
 };
 
 /**
- * $1 event time bound (exclusive), $2 most keys, $3 topics left out (kept forever): deletes keys
- * whose payload row is gone (probed in the partition of the key's event time), counting
- * keys_expired.
+ * $1 event time bound (exclusive), $2 most keys, $3 topics left out (kept forever), $4 the only
+ * topics looked at (null: all): deletes keys whose payload row is gone (probed in the partition
+ * of the key's event time), counting keys_expired.
  */
 export const FORGET_KEYS: Statement = {
   name: 'agg_forget_keys',
   text: `WITH doomed AS (
          SELECT k.topic, k.event_id FROM event_keys k
          WHERE k."timestamp" < $1 AND k.topic <> ALL($3::text[])
+           AND ($4::text[] IS NULL OR k.topic = ANY($4::text[]))
            AND NOT EXISTS (
              SELECT 1 FROM events e
              WHERE e.topic = k.topic AND e."timestamp" = k."timestamp" AND e.event_id = k.event_id
@@ -103,8 +110,13 @@ export async function forgetKeys(
   db: SqlQueryable,
   before: Date,
   limit: number,
-  exceptTopics: readonly string[],
+  topics: KeyTopics,
 ): Promise<number> {
-  const rows = await run<{ n: number }>(db, FORGET_KEYS, [before, limit, exceptTopics]);
+  const rows = await run<{ n: number }>(db, FORGET_KEYS, [
+    before,
+    limit,
+    topics.except ?? [],
+    topics.only ?? null,
+  ]);
   return rows[0]?.n ?? 0;
 }

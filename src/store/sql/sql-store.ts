@@ -39,6 +39,7 @@ import * as receipts from './receipts.js';
 import * as partitions from './partitions.js';
 import type { PartitionInterval } from './partitions.js';
 import * as retention from './retention.js';
+import type { KeyTopics } from './retention.js';
 import { verify } from './verify.js';
 
 export class SqlStore implements Store {
@@ -158,8 +159,8 @@ export class SqlStore implements Store {
     return retention.expireUnpartitioned(this.driver, before, limit, exceptTopics);
   }
 
-  forgetKeys(before: Date, limit: number, exceptTopics: readonly string[] = []): Promise<number> {
-    return retention.forgetKeys(this.driver, before, limit, exceptTopics);
+  forgetKeys(before: Date, limit: number, topics: KeyTopics = {}): Promise<number> {
+    return retention.forgetKeys(this.driver, before, limit, topics);
   }
 
   resolvePendingConflicts(limit: number): Promise<number> {
