@@ -182,6 +182,20 @@ for (const { backend, skip } of contractBackends(BACKENDS)) {
           ['in-two-days', listed[2]?.timestamp],
           ['year-9999', '9999-12-31T23:59:59.999999Z'],
         ]);
+        // Newest first, the listing looks at the last day first, then wider: the same pages.
+        const page = async (limit: number, offset: number) =>
+          (await store.listEvents({ topic: t, limit, offset })).map((e) => e.event_id);
+        expect(await page(10, 0)).toEqual(['year-9999', 'in-two-days', 'today', 'year-1']);
+        expect(await page(2, 0)).toEqual(['year-9999', 'in-two-days']);
+        expect(await page(1, 2)).toEqual(['today']);
+        expect(await page(2, 3)).toEqual(['year-1']);
+        const after = async (limit: number, cursor: { timestamp: string; id: number }) =>
+          (await store.listEvents({ topic: t, limit, offset: 0, after: cursor })).map(
+            (e) => e.event_id,
+          );
+        const [, second] = await store.listEvents({ topic: t, limit: 2, offset: 0 });
+        expect(await after(1, second!)).toEqual(['today']);
+        expect(await after(5, second!)).toEqual(['today', 'year-1']);
         // A copy of the year-1 event is a duplicate: the key decides, wherever the payload is.
         expect(await store.applyBatches([message([events[0]!])], 0)).toMatchObject({
           inserted: 0,
