@@ -62,7 +62,12 @@ const TOPICS = 10;
 const SOURCES = 50;
 /** The stored events span this long, ending at the load's start day. */
 const SPAN_MS = 30 * 86_400_000;
-const END_MS = Date.parse('2026-06-01T00:00:00Z');
+/**
+ * The stored events end at this instant: the start of the day (UTC) the store was loaded, so its
+ * newest events are recent, as a log store's are (newest-first listings look at recent days
+ * first). A reused store keeps its own: runRead reads it back.
+ */
+let END_MS = Math.floor(Date.now() / 86_400_000) * 86_400_000;
 const WORDS = ['checkout', 'payment', 'login', 'search', 'upload', 'export', 'refund', 'invoice'];
 const OUTCOMES = ['ok', 'ok', 'ok', 'ok', 'slow', 'retry', 'timeout', 'refused'];
 const LOAD_CHUNK = 200_000;
@@ -302,6 +307,17 @@ export async function runRead(plan: ReadPlan): Promise<ReadResult> {
   let shapesMeasured: ShapeResult[];
   try {
     const stats = await getJson<{ unique_processed: number }>(`${deployment.url}/stats`);
+    if (stats.unique_processed > 0) {
+      // The day the store was loaded: its newest event lies just before that midnight.
+      const [row] = await admin(url, (c) =>
+        c.query<{ ms: number }>(
+          `SELECT (extract(epoch FROM max("timestamp")) * 1000)::float8 AS ms FROM events`,
+        ),
+      ).then((r) => r.rows);
+      if (row?.ms !== undefined && row.ms !== null) {
+        END_MS = Math.ceil(row.ms / 86_400_000) * 86_400_000;
+      }
+    }
     if (stats.unique_processed >= plan.stored) {
       log(`[read] reusing the store: ${stats.unique_processed} events stored`);
     } else {
