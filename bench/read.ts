@@ -2,7 +2,8 @@
  * `npm run bench -- --read --stored 10000000`: read latency on a large store, and what search
  * costs ingest.
  *
- * 1. The store: a PostgreSQL database named after its size (`agg_bench_read_<stored>`), loaded
+ * 1. The store: a PostgreSQL database named after its size (`agg_bench_read_<stored>`), its day
+ *    partitions created for the span, loaded
  *    through the service (POST /publish, queue, workers) with generated log lines, and reused as
  *    it is when a later run finds it full (deterministic event ids: an interrupted load resumes,
  *    its repeats are duplicates). `--fresh-store` drops it first.
@@ -19,6 +20,8 @@ import type { LogEvent } from '../src/log-event.js';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PgDriver } from '../src/store/postgres/pg-driver.js';
+import { createPartitions } from '../src/store/sql/partitions.js';
 import { RUNNERS, type ServiceUrls } from './backends.js';
 import { deploy, type Deployment } from './deployment.js';
 import type { Backend } from './result.js';
@@ -59,7 +62,12 @@ const TOPICS = 10;
 const SOURCES = 50;
 /** The stored events span this long, ending at the load's start day. */
 const SPAN_MS = 30 * 86_400_000;
-const END_MS = Date.parse('2026-06-01T00:00:00Z');
+/**
+ * The stored events end at this instant: the start of the day (UTC) the store was loaded, so its
+ * newest events are recent, as a log store's are (newest-first listings look at recent days
+ * first). A reused store keeps its own: runRead reads it back.
+ */
+let END_MS = Math.floor(Date.now() / 86_400_000) * 86_400_000;
 const WORDS = ['checkout', 'payment', 'login', 'search', 'upload', 'export', 'refund', 'invoice'];
 const OUTCOMES = ['ok', 'ok', 'ok', 'ok', 'slow', 'retry', 'timeout', 'refused'];
 const LOAD_CHUNK = 200_000;
@@ -125,6 +133,21 @@ async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Pro
     return await fn(client);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * The day partitions of the stored span (in the past: the service's upkeep creates only the days
+ * around now, older events would all land in the default partition).
+ */
+async function createSpanPartitions(url: string): Promise<void> {
+  const db = new PgDriver({ connectionString: url, poolSize: 1 });
+  try {
+    for (let t = END_MS - SPAN_MS; t <= END_MS; t += 86_400_000) {
+      await createPartitions(db, { interval: 'day' }, new Date(t));
+    }
+  } finally {
+    await db.close();
   }
 }
 
@@ -284,11 +307,23 @@ export async function runRead(plan: ReadPlan): Promise<ReadResult> {
   let shapesMeasured: ShapeResult[];
   try {
     const stats = await getJson<{ unique_processed: number }>(`${deployment.url}/stats`);
+    if (stats.unique_processed > 0) {
+      // The day the store was loaded: its newest event lies just before that midnight.
+      const [row] = await admin(url, (c) =>
+        c.query<{ ms: number }>(
+          `SELECT (extract(epoch FROM max("timestamp")) * 1000)::float8 AS ms FROM events`,
+        ),
+      ).then((r) => r.rows);
+      if (row?.ms !== undefined && row.ms !== null) {
+        END_MS = Math.ceil(row.ms / 86_400_000) * 86_400_000;
+      }
+    }
     if (stats.unique_processed >= plan.stored) {
       log(`[read] reusing the store: ${stats.unique_processed} events stored`);
     } else {
       // Ids are deterministic: resuming from what is stored repeats at most the last chunk.
       const from = Math.floor(stats.unique_processed / LOAD_CHUNK) * LOAD_CHUNK;
+      await createSpanPartitions(url);
       log(`[read] loading ${plan.stored - from} events through the service…`);
       await load(plan, deployment.url, from);
     }

@@ -13,6 +13,9 @@
  * (default 1000).
  *
  * `--read --stored N` measures reads on a store of N events instead (bench/read.ts).
+ *
+ * `--growth --stored 0,10000000,20000000` measures ingest, a partition drop and bytes per event
+ * as the store grows, in one database (bench/growth.ts).
  */
 import { parseArgs } from 'node:util';
 import { FORMATS, isFormat, type Format } from './formats.js';
@@ -60,8 +63,34 @@ const { values } = parseArgs({
     'read-repeat': { type: 'string', default: '200' },
     'ingest-events': { type: 'string', default: '200000' },
     'fresh-store': { type: 'boolean', default: false },
+    // Growth benchmark (bench/growth.ts).
+    growth: { type: 'boolean', default: false },
+    'growth-days': { type: 'string', default: '10' },
   },
 });
+
+if (values.growth) {
+  const { growthReport, runGrowth } = await import('./growth.js');
+  const stored = values.stored.split(',').map(Number);
+  if (stored.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new Error('--stored: whole numbers ≥ 0, comma-separated');
+  }
+  const days = Number(values['growth-days']);
+  if (!Number.isInteger(days) || days < 1) throw new Error('--growth-days must be ≥ 1');
+  const result = await runGrowth({
+    backend: values.backends.split(',')[0] as Backend,
+    stored,
+    days,
+    ingestEvents: Number(values['ingest-events']),
+    urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+    log: (line) => {
+      if (!values.json) process.stderr.write(`${line}\n`);
+    },
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : growthReport(result));
+  process.exit(0);
+}
 
 if (values.read) {
   const { readReport, runRead } = await import('./read.js');

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { DuplicatePolicy } from './store/store.js';
+import { PARTITION_INTERVALS, type PartitionInterval } from './store/sql/partitions.js';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -88,6 +89,8 @@ export interface Config {
   readonly retentionIntervalMs: number;
   /** Days the key of an event whose payload expired is still remembered; 0 = forever. */
   readonly keyRetentionDays: number;
+  /** The event time each partition of the events table covers (docs/storage.md). */
+  readonly partitionInterval: PartitionInterval;
   /** What happens to a duplicate that differs from the stored copy. */
   readonly duplicatePolicy: DuplicatePolicy;
   /**
@@ -273,6 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
     retentionTopicDays: r.topicDays('RETENTION_TOPIC_DAYS'),
     retentionIntervalMs: r.integer('RETENTION_INTERVAL_MS', 60_000, 100, 24 * 3600_000),
     keyRetentionDays: r.integer('KEY_RETENTION_DAYS', 0, 0, 1_000_000),
+    partitionInterval: r.oneOf('PARTITION_INTERVAL', 'day', PARTITION_INTERVALS),
     duplicatePolicy: r.oneOf('DUPLICATE_POLICY', 'first-wins', ['first-wins', 'reject-conflicts']),
     searchIndex: r.oneOf('SEARCH_INDEX', 'on', ['on', 'off']) === 'on',
     rateLimitMax: r.integer('RATE_LIMIT_MAX', 0, 0, 1_000_000_000),

@@ -28,6 +28,9 @@ export interface Service {
   stop(): Promise<boolean>;
 }
 
+/** How often the workers create the partitions ahead. */
+const PARTITION_UPKEEP_MS = 60_000;
+
 export async function startService(config: Config, logger: Logger): Promise<Service> {
   const store = await createStore(config, logger);
   let queue: Queue;
@@ -55,6 +58,12 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
             name: 'conflict checks',
             intervalMs: 1000,
             run: () => store.resolvePendingConflicts(1000),
+          },
+          // Partitions are created well ahead (PARTITION_WINDOWS): a minute's delay is harmless.
+          {
+            name: 'partitions',
+            intervalMs: PARTITION_UPKEEP_MS,
+            run: () => retention.maintainPartitions(),
           },
           ...(retention.enabled
             ? [

@@ -3,9 +3,19 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { openPgliteStore } from './pglite/pglite-store.js';
 import { openPostgresStore } from './postgres/open-postgres-store.js';
+import type { StorageOptions } from './sql/storage-options.js';
 import type { Store } from './store.js';
 
 export async function createStore(config: Config, logger: Logger): Promise<Store> {
+  const storage: StorageOptions = {
+    partitionInterval: config.partitionInterval,
+    retentionDays: config.retentionDays,
+    onStorageError: (error) =>
+      logger.warn(
+        { err: error },
+        'could not create the partitions at start; events go to the default partition until the upkeep can',
+      ),
+  };
   if (config.databaseUrl !== undefined) {
     const store = await openPostgresStore({
       connectionString: config.databaseUrl,
@@ -13,6 +23,7 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
       applicationName: `log-aggregator:${config.role}`,
       duplicatePolicy: config.duplicatePolicy,
       searchIndex: config.searchIndex,
+      ...storage,
       // The next query reports an outage; this only notes that a pooled connection went away.
       onIdleError: (error) =>
         logger.warn(
@@ -28,7 +39,12 @@ export async function createStore(config: Config, logger: Logger): Promise<Store
     'opening the embedded PGlite store (the first start creates it, which takes a few seconds)',
   );
   const started = Date.now();
-  const store = await openPgliteStore(config.dataDir, config.duplicatePolicy, config.searchIndex);
+  const store = await openPgliteStore(
+    config.dataDir,
+    config.duplicatePolicy,
+    config.searchIndex,
+    storage,
+  );
   logger.info({ store: 'pglite', ms: Date.now() - started }, 'store ready: embedded PGlite');
   return store;
 }

@@ -182,7 +182,7 @@ export interface Counters {
   readonly conflictingDuplicates: number;
   /** Conflicting duplicates refused under DUPLICATE_POLICY=reject-conflicts. */
   readonly rejected: number;
-  /** Stored events whose payload retention removed (they stay counted in the above). */
+  /** Stored events whose payload row retention deleted (they stay counted in the above). */
   readonly expired: number;
   /** Of those, the ones whose key was forgotten too (KEY_RETENTION_DAYS). */
   readonly keysExpired: number;
@@ -324,19 +324,55 @@ export interface ReceiptStore {
   pruneLedger(before: Date): Promise<number>;
 }
 
-/** Retention: payloads first, keys later. */
+/**
+ * Storage upkeep and retention (docs/storage.md): events live in partitions of event time, which
+ * retention drops whole; rows outside them (the default partition) and topics with their own
+ * retention are deleted row by row; keys are forgotten later, once their payload is gone.
+ */
 export interface RetentionStore {
   /**
-   * Removes the payload of up to `limit` events of `topic` whose event time is before `before`,
-   * oldest first, and counts them as expired, in one transaction; the rows stay as the memory of
-   * their keys. Rows other transactions hold are skipped.
+   * Creates the partitions around `now` that are missing (never one wholly before `notBefore`),
+   * moving their rows out of the default partition; with `split`, also the past partitions the
+   * default holds rows of (start-up). Resolves with the names created. Safe from many processes.
+   */
+  maintainPartitions(
+    now: Date,
+    options?: { notBefore?: Date | undefined; split?: boolean },
+  ): Promise<string[]>;
+  /**
+   * Drops every partition whose whole range of event time is before `before`: its rows are counted
+   * as expired per topic, in the dropping transaction; the rows of `keepTopics` are moved to the
+   * default partition instead (their topic keeps them longer).
+   */
+  dropPartitions(
+    before: Date,
+    keepTopics: readonly string[],
+  ): Promise<{ partitions: number; events: number; kept: number; exclusiveMs: number }>;
+  /**
+   * Deletes up to `limit` events of `topic` (any partition) whose event time is before `before`,
+   * oldest first, and counts them as expired, in one transaction. Rows other transactions hold
+   * are skipped. Their keys stay (a late copy is still a duplicate).
    */
   expireEvents(topic: string, before: Date, limit: number): Promise<number>;
   /**
-   * Deletes up to `limit` tombstones (events whose payload retention removed) with event time
-   * before `before`: their keys are forgotten, and counted as keys_expired.
+   * The same for the rows of the default partition (events outside every partition), of every
+   * topic but `exceptTopics`; counted per topic.
    */
-  forgetKeys(before: Date, limit: number): Promise<number>;
+  expireUnpartitioned(
+    before: Date,
+    limit: number,
+    exceptTopics: readonly string[],
+  ): Promise<number>;
+  /**
+   * Forgets up to `limit` keys with event time before `before` whose payload row is gone, counted
+   * as keys_expired: a later copy is stored again. `topics` narrows the keys looked at: never those
+   * of `except`, and only those of `only` when given (topics whose payloads can expire).
+   */
+  forgetKeys(
+    before: Date,
+    limit: number,
+    topics?: { except?: readonly string[]; only?: readonly string[] },
+  ): Promise<number>;
 }
 
 /** Which backend, whether it answers, and its end. */

@@ -261,7 +261,7 @@ for (const backend of suiteBackends(undefined, { focused: true })) {
         );
 
         // 31 days on (by the controlled clock): the payload goes, the key stays.
-        expect(await retention.run()).toEqual({ payloads: 1, keys: 0 });
+        expect(await retention.run()).toEqual({ payloads: 1, partitions: 0, keys: 0 });
         const listed = await request<{ event_id: string }[]>(`${svc.url}/events?topic=${topic}`);
         expect(listed.body.map((e) => e.event_id)).toEqual(['live']);
         await publish(svc.url, [event(topic, 'k', { timestamp })]);
@@ -275,7 +275,7 @@ for (const backend of suiteBackends(undefined, { focused: true })) {
 
         // 61 days on: the key is forgotten; a copy now is stored as new.
         now = Date.parse(timestamp) + 61 * day;
-        expect(await retention.run()).toEqual({ payloads: 0, keys: 1 });
+        expect(await retention.run()).toEqual({ payloads: 0, partitions: 0, keys: 1 });
         await publish(svc.url, [event(topic, 'k', { timestamp })]);
         s = await waitForDrain(svc.url, 4);
         expect(s).toMatchObject({

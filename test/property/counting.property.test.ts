@@ -275,7 +275,7 @@ async function expectMatchesModel(target: Target, model: Model): Promise<void> {
 
 async function runScenario(target: Target, scenario: Scenario): Promise<void> {
   await target.db.exec(
-    'TRUNCATE events, topic_counters, applied_messages, inbox, dead_letters, conflicts, pending_conflict_checks, dedup_stats, dedup_delays, receipts RESTART IDENTITY',
+    'TRUNCATE event_keys, events, topic_counters, applied_messages, inbox, dead_letters, conflicts, pending_conflict_checks, dedup_stats, dedup_delays, receipts RESTART IDENTITY',
   );
   const { messages } = scenario;
   const model = new Model(messages);
@@ -364,7 +364,7 @@ const inboxScenarioArb: fc.Arbitrary<InboxScenario> = fc.record({
 
 async function runInboxScenario(target: Target, scenario: InboxScenario): Promise<void> {
   await target.db.exec(
-    'TRUNCATE events, topic_counters, applied_messages, inbox, dead_letters, conflicts, pending_conflict_checks, dedup_stats, dedup_delays, receipts RESTART IDENTITY',
+    'TRUNCATE event_keys, events, topic_counters, applied_messages, inbox, dead_letters, conflicts, pending_conflict_checks, dedup_stats, dedup_delays, receipts RESTART IDENTITY',
   );
   const batches = batchOf(scenario.messages, [...scenario.messages.keys()]);
   await target.store.inbox.append(
@@ -460,7 +460,7 @@ for (const { kind, backend, skip } of stores) {
       // already in the ledger are skipped") holds within one call too.
       it('a message given twice in one call counts once', async () => {
         await target.db.exec(
-          'TRUNCATE events, topic_counters, applied_messages, inbox, dead_letters, conflicts, pending_conflict_checks, dedup_stats, dedup_delays, receipts RESTART IDENTITY',
+          'TRUNCATE event_keys, events, topic_counters, applied_messages, inbox, dead_letters, conflicts, pending_conflict_checks, dedup_stats, dedup_delays, receipts RESTART IDENTITY',
         );
         const [message] = batchOf([[{ topic: 'alpha', event_id: '1' }]], [0]);
         if (message === undefined) throw new Error('no message');

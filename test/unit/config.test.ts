@@ -130,6 +130,16 @@ describe('retention settings', () => {
       /"audit=forever" is not topic=days[\s\S]*"=3" is not topic=days[\s\S]*"debug" is not/,
     );
   });
+
+  it('reads the partition interval, a day by default, and refuses any other', () => {
+    expect(loadConfig({}).partitionInterval).toBe('day');
+    for (const interval of ['hour', 'day', 'week', 'month'] as const) {
+      expect(loadConfig({ PARTITION_INTERVAL: interval }).partitionInterval).toBe(interval);
+    }
+    for (const bad of ['minute', 'year', '1d', 'DAY ']) {
+      expect(() => loadConfig({ PARTITION_INTERVAL: bad })).toThrow(/PARTITION_INTERVAL/);
+    }
+  });
 });
 
 describe('roles', () => {

@@ -4,6 +4,7 @@
  */
 import { migrated } from '../migrate.js';
 import { applySearchIndexSetting } from '../sql/search-indexes.js';
+import { prepareStorage, type StorageOptions } from '../sql/storage-options.js';
 import type { DuplicatePolicy } from '../store.js';
 import { SqlStore } from '../sql/sql-store.js';
 import { PgliteDriver } from './pglite-driver.js';
@@ -17,6 +18,7 @@ export async function openPgliteStore(
   dataDir: string,
   duplicatePolicy: DuplicatePolicy = 'first-wins',
   searchIndex = true,
+  storage: StorageOptions = {},
 ): Promise<SqlStore> {
   const entry = pgliteThreadEntry();
   const driver =
@@ -26,9 +28,11 @@ export async function openPgliteStore(
   await migrated(driver);
   try {
     await applySearchIndexSetting(driver, searchIndex);
+    const store = new SqlStore(driver, 'pglite', { duplicatePolicy, ...storage });
+    await prepareStorage(store, storage);
+    return store;
   } catch (error) {
     await driver.close();
     throw error;
   }
-  return new SqlStore(driver, 'pglite', { duplicatePolicy });
 }

@@ -57,36 +57,45 @@ firsts AS (
   FROM hashed
   ORDER BY topic, event_id, mord, eord
 ),
-inserted AS (
-  INSERT INTO events (topic, event_id, "timestamp", source, payload, content_hash)
-  SELECT topic, event_id, ts, source, payload, hash FROM firsts
+-- The keys decide: a key inserted here is a stored event, a key already there a duplicate.
+keyed AS (
+  INSERT INTO event_keys (topic, event_id, content_hash, "timestamp")
+  SELECT topic, event_id, hash, ts FROM firsts
   ORDER BY topic, event_id
   ON CONFLICT (topic, event_id) DO NOTHING
-  RETURNING id, topic, event_id
+  RETURNING topic, event_id
 ),
--- The stored copy of each key this statement did not insert: one lookup per key, not per copy.
+-- The payload rows of the keys inserted, each into its event-time partition (or the default).
+inserted AS (
+  INSERT INTO events (topic, event_id, "timestamp", source, payload)
+  SELECT f.topic, f.event_id, f.ts, f.source, f.payload
+  FROM firsts f JOIN keyed k USING (topic, event_id)
+  ORDER BY f.topic, f.event_id
+  RETURNING id
+),
+-- The stored key of each key this statement did not insert: one lookup per key, not per copy.
 -- (LIMIT keeps it an index lookup per key: as a join the planner might scan the whole table.)
 originals AS (
-  SELECT f.topic, f.event_id, x.id, x.content_hash, x.processed_at
+  SELECT f.topic, f.event_id, x.content_hash, x.first_seen, x."timestamp" AS stored_ts
   FROM firsts f
   CROSS JOIN LATERAL (
-    SELECT e.id, e.content_hash, e.processed_at
-    FROM events e WHERE e.topic = f.topic AND e.event_id = f.event_id LIMIT 1
+    SELECT k.content_hash, k.first_seen, k."timestamp"
+    FROM event_keys k WHERE k.topic = f.topic AND k.event_id = f.event_id LIMIT 1
   ) x
   WHERE NOT EXISTS (
-    SELECT 1 FROM inserted n WHERE n.topic = f.topic AND n.event_id = f.event_id
+    SELECT 1 FROM keyed n WHERE n.topic = f.topic AND n.event_id = f.event_id
   )
 ),
 -- Only what every row needs; the payloads of the rare conflicts are fetched in \`conflicted\`.
 compared AS (
   SELECT h.topic, h.event_id, h.source, h.hash, h.mord, h.eord, h.message_id,
-         n.id IS NOT NULL AND f.mord = h.mord AND f.eord = h.eord AS stored,
-         CASE WHEN n.id IS NOT NULL THEN f.hash ELSE o.content_hash END AS first_hash,
-         CASE WHEN n.id IS NOT NULL THEN now() ELSE o.processed_at END AS first_at,
-         o.id AS original_id
+         n.topic IS NOT NULL AND f.mord = h.mord AND f.eord = h.eord AS stored,
+         CASE WHEN n.topic IS NOT NULL THEN f.hash ELSE o.content_hash END AS first_hash,
+         CASE WHEN n.topic IS NOT NULL THEN now() ELSE o.first_seen END AS first_at,
+         o.stored_ts
   FROM hashed h
   JOIN firsts f USING (topic, event_id)
-  LEFT JOIN inserted n USING (topic, event_id)
+  LEFT JOIN keyed n USING (topic, event_id)
   LEFT JOIN originals o USING (topic, event_id)
 ),
 outcome AS (
@@ -99,24 +108,32 @@ outcome AS (
          END AS kind
   FROM compared c
 ),
+-- A stored copy is either inserted by this statement (its values are in firsts) or found in
+-- the partition of its key's event time; without a payload row (retention removed it) only its
+-- timestamp is known, and only the timestamp is compared.
 conflicted AS (
   INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,
                          duplicate_timestamp, stored_source, duplicate_source, stored_payload,
                          duplicate_payload, rejected, differs)
   SELECT o.topic, o.event_id, o.first_hash, o.hash,
-         coalesce(e."timestamp", f.ts), h.ts, coalesce(e.source, f.source), h.source,
-         left(coalesce(e.payload, f.payload)::text, 200), left(h.payload::text, 200), o.kind = 'R',
+         coalesce(o.stored_ts, f.ts), h.ts, s.source, h.source,
+         left(s.payload::text, 200), left(h.payload::text, 200), o.kind = 'R',
          ${differs(
-           'coalesce(e."timestamp", f.ts)',
+           'coalesce(o.stored_ts, f.ts)',
            'h.ts',
-           'coalesce(e.source, f.source)',
+           's.source',
            'h.source',
-           'CASE WHEN e.expired_at IS NULL THEN coalesce(e.payload, f.payload) <> h.payload END',
+           's.payload <> h.payload',
          )}
   FROM outcome o
   JOIN hashed h ON h.mord = o.mord AND h.eord = o.eord
   JOIN firsts f ON f.topic = o.topic AND f.event_id = o.event_id
-  LEFT JOIN events e ON e.id = o.original_id
+  LEFT JOIN LATERAL (
+    SELECT f.source, f.payload WHERE o.stored_ts IS NULL
+    UNION ALL
+    SELECT c.source, c.payload FROM event_stored_copy(o.topic, o.event_id, o.stored_ts) c
+    WHERE o.stored_ts IS NOT NULL
+  ) s ON true
   WHERE o.kind IN ('C', 'R')
   ORDER BY o.mord, o.eord
 ),

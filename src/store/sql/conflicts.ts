@@ -23,11 +23,14 @@ WITH checked AS (
   WHERE id IN (SELECT id FROM pending_conflict_checks ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
   RETURNING *
 ),
+-- The key says whether the copies differ; the payload row (in the partition of the key's event
+-- time) says how, while retention has not removed it.
 found AS (
-  SELECT c.*, e.content_hash AS stored_hash, e."timestamp" AS stored_ts, e.source AS stored_source,
-         left(e.payload::text, 200) AS stored_payload
-  FROM checked c JOIN events e USING (topic, event_id)
-  WHERE e.content_hash <> 0 AND e.content_hash <> c.hash
+  SELECT c.*, k.content_hash AS stored_hash, k."timestamp" AS stored_ts, s.source AS stored_source,
+         left(s.payload::text, 200) AS stored_payload
+  FROM checked c JOIN event_keys k USING (topic, event_id)
+  LEFT JOIN LATERAL event_stored_copy(k.topic, k.event_id, k."timestamp") s ON true
+  WHERE k.content_hash <> 0 AND k.content_hash <> c.hash
 ),
 recorded AS (
   INSERT INTO conflicts (topic, event_id, stored_hash, duplicate_hash, stored_timestamp,

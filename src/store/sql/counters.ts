@@ -34,7 +34,7 @@ export const COUNTERS_BY_TOPIC: Statement = {
 export const TOPIC_SUMMARIES: Statement = {
   name: 'agg_topic_summaries',
   text: `SELECT t.*, (SELECT ${ISO_UTC('max(e."timestamp")')} FROM events e
-                    WHERE e.topic = t.topic AND e.expired_at IS NULL) AS last_event_at
+                    WHERE e.topic = t.topic) AS last_event_at
        FROM (SELECT topic, sum(received)::float8 AS received,
                     sum(unique_processed)::float8 AS unique_processed,
                     sum(duplicate_dropped)::float8 AS duplicate_dropped,

@@ -15,14 +15,14 @@ export const EVENTS_IN_ID_RANGE: Statement = {
 
 export const EVENTS_AFTER_ID: Statement = {
   name: 'agg_events_after_id',
-  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1 AND expired_at IS NULL
+  text: `SELECT ${EVENT_COLUMNS} FROM events WHERE id > $1
              ORDER BY id LIMIT $2`,
 };
 
 export const EVENTS_OF_TOPICS_AFTER_ID: Statement = {
   name: 'agg_events_of_topics_after_id',
   text: `SELECT ${EVENT_COLUMNS} FROM events
-             WHERE id > $1 AND topic = ANY($2::text[]) AND expired_at IS NULL
+             WHERE id > $1 AND topic = ANY($2::text[])
              ORDER BY id LIMIT $3`,
 };
 
@@ -33,27 +33,87 @@ export const LAST_EVENT_ID: Statement = {
 
 export const COUNT_EVENTS: Statement = {
   name: 'agg_count_events',
-  text: 'SELECT count(*)::float8 AS n FROM events WHERE expired_at IS NULL',
+  text: 'SELECT count(*)::float8 AS n FROM events',
 };
 
 export const COUNT_TOPIC_EVENTS: Statement = {
   name: 'agg_count_topic_events',
-  text: 'SELECT count(*)::float8 AS n FROM events WHERE topic = $1 AND expired_at IS NULL',
+  text: 'SELECT count(*)::float8 AS n FROM events WHERE topic = $1',
 };
+
+const DAY_MS = 86_400_000;
+
+/**
+ * How far back from the newest possible row a newest-first listing first looks, widening until
+ * its page is full: 1, 4, 16, 64 and 256 days, then the whole range.
+ */
+export const LISTING_WINDOWS_MS: readonly number[] = [1, 4, 16, 64, 256].map((d) => d * DAY_MS);
 
 /**
  * GET /events. The text depends on the filters given, so it is built here (parameterised, never
  * from values) and not prepared. With search terms or field filters, the first pages try the
  * bounded scan of search.ts first.
+ *
+ * `events` is partitioned by event time, and planning a query costs about as much per partition
+ * it may read as reading a page does: a listing without a time bound planned over months of
+ * partitions took tens of ms to plan and 2 to run. So a newest-first listing first asks for the
+ * rows of the last day before its upper bound (now, `until` or the cursor), a handful of
+ * partitions, then 4, 16… days, and the whole range only if the page is still not full (first
+ * pages and cursor pages; a page at an offset reads the whole range). Exact:
+ * every row of a window comes before every row outside it in (timestamp, id) descending order,
+ * so a full page from a window is the page of the whole range.
  */
-export async function listEvents(db: SqlQueryable, query: EventQuery): Promise<StoredEvent[]> {
+export async function listEvents(
+  db: SqlQueryable,
+  query: EventQuery,
+  now: number = Date.now(),
+): Promise<StoredEvent[]> {
   const content = (query.terms?.length ?? 0) + (query.fields?.length ?? 0) > 0;
-  if (content && query.offset === 0) {
+  const scan = content && query.offset === 0;
+  for (const since of windowStarts(query, now)) {
+    const windowed = { ...query, since };
+    if (scan) {
+      // Undefined: the bounded scan of this window was full without filling the page; the
+      // indexes answer for the whole range below.
+      const page = await searchNewest(db, windowed);
+      if (page === undefined) break;
+      if (page.length >= query.limit) return page;
+    } else {
+      const rows = await listPage(db, windowed);
+      if (rows.length >= query.limit) return rows;
+    }
+  }
+  if (scan) {
     const page = await searchNewest(db, query);
     if (page !== undefined) return page;
   }
+  return listPage(db, query);
+}
+
+/** Rows older than this are left to the whole-range query (and year 0 does not exist). */
+const OLDEST_WINDOW_START = Date.parse('1000-01-01T00:00:00Z');
+
+/** The `since` of each window of a newest-first listing, narrowest first (ISO 8601). */
+function windowStarts(query: EventQuery, now: number): string[] {
+  // Offsets (discouraged: the cursor is the way to page) read the whole range as before.
+  if (query.order === 'asc' || query.limit <= 0 || query.offset > 0) return [];
+  const bounds = [now, query.until, query.after?.timestamp].map((t) =>
+    typeof t === 'string' ? Date.parse(t) : t,
+  );
+  const top = Math.min(...bounds.filter((t): t is number => t !== undefined && !Number.isNaN(t)));
+  const since = query.since === undefined ? -Infinity : Date.parse(query.since);
+  const starts: string[] = [];
+  for (const window of LISTING_WINDOWS_MS) {
+    const from = top - window;
+    if (!(from > since) || from < OLDEST_WINDOW_START) break;
+    starts.push(new Date(from).toISOString());
+  }
+  return starts;
+}
+
+/** One listing query over exactly the range `query` says. */
+async function listPage(db: SqlQueryable, query: EventQuery): Promise<StoredEvent[]> {
   const { params, param } = parameters();
-  // Events whose payload retention removed are kept only as keys: never listed.
   const where = [...rangeConditions(query, param), ...contentConditions(query, param)];
   const desc = query.order !== 'asc';
   if (query.after !== undefined) where.push(cursorCondition(query.after, desc, param));

@@ -1,22 +1,31 @@
 /**
- * Retention: payloads of old events are removed (the row stays as the memory of its key), then,
- * later, the keys themselves are forgotten. Both are counted (expired, keys_expired) in the
- * retention counter shard.
+ * Retention row by row, beside the partition drops of partitions.ts: rows of topics with their
+ * own retention (RETENTION_TOPIC_DAYS), and rows the default partition holds (events outside the
+ * created partitions). Deleted rows are counted as expired; keys are forgotten later, once their
+ * payload row is gone, counted as keys_expired. Both in the retention counter shard.
  */
 import { RETENTION_SHARD } from '../counter-shards.js';
 import type { SqlQueryable } from '../sql-driver.js';
+import { DEFAULT_PARTITION } from './partitions.js';
 import { run, type Statement } from './statement.js';
+
+/** Which topics' keys forgetKeys looks at: all but `except`, and only `only` when given. */
+export interface KeyTopics {
+  readonly except?: readonly string[];
+  readonly only?: readonly string[];
+}
 
 /** $1 topic, $2 event time bound (exclusive), $3 most rows. Rows other transactions hold are skipped. */
 export const EXPIRE_EVENTS: Statement = {
   name: 'agg_expire_events',
   text: `WITH doomed AS (
-         SELECT id FROM events WHERE topic = $1 AND "timestamp" < $2 AND expired_at IS NULL
+         SELECT id, "timestamp" FROM events WHERE topic = $1 AND "timestamp" < $2
          ORDER BY "timestamp" LIMIT $3 FOR UPDATE SKIP LOCKED
        ),
        gone AS (
-         UPDATE events e SET payload = '{}'::jsonb, expired_at = now()
-         FROM doomed d WHERE e.id = d.id RETURNING 1
+         DELETE FROM events e USING doomed d
+         WHERE e.topic = $1 AND e."timestamp" < $2 AND e.id = d.id AND e."timestamp" = d."timestamp"
+         RETURNING 1
        ),
        counted AS (
          INSERT INTO topic_counters AS tc (topic, shard, expired)
@@ -26,14 +35,49 @@ export const EXPIRE_EVENTS: Statement = {
        SELECT (SELECT count(*) FROM gone)::float8 AS n`,
 };
 
-/** $1 event time bound (exclusive), $2 most rows: deletes tombstones, counting keys_expired. */
+/**
+ * $1 event time bound (exclusive), $2 most rows, $3 topics left out (they have their own
+ * retention): deletes rows of the default partition, counting them per topic.
+ */
+export const EXPIRE_UNPARTITIONED: Statement = {
+  name: 'agg_expire_unpartitioned',
+  text: `WITH doomed AS (
+         SELECT id FROM ${DEFAULT_PARTITION}
+         WHERE "timestamp" < $1 AND topic <> ALL($3::text[])
+         ORDER BY "timestamp" LIMIT $2 FOR UPDATE SKIP LOCKED
+       ),
+       gone AS (
+         DELETE FROM ${DEFAULT_PARTITION} e USING doomed d WHERE e.id = d.id RETURNING e.topic
+       ),
+       counted AS (
+         INSERT INTO topic_counters AS tc (topic, shard, expired)
+         SELECT topic, ${RETENTION_SHARD}, count(*) FROM gone GROUP BY topic ORDER BY topic
+         ON CONFLICT (topic, shard) DO UPDATE SET expired = tc.expired + excluded.expired
+       )
+       SELECT (SELECT count(*) FROM gone)::float8 AS n`,
+};
+
+/**
+ * $1 event time bound (exclusive), $2 most keys, $3 topics left out (kept forever), $4 the only
+ * topics looked at (null: all): deletes keys whose payload row is gone (probed in the partition
+ * of the key's event time), counting keys_expired.
+ */
 export const FORGET_KEYS: Statement = {
   name: 'agg_forget_keys',
   text: `WITH doomed AS (
-         SELECT id FROM events WHERE expired_at IS NOT NULL AND "timestamp" < $1
-         ORDER BY "timestamp" LIMIT $2 FOR UPDATE SKIP LOCKED
+         SELECT k.topic, k.event_id FROM event_keys k
+         WHERE k."timestamp" < $1 AND k.topic <> ALL($3::text[])
+           AND ($4::text[] IS NULL OR k.topic = ANY($4::text[]))
+           AND NOT EXISTS (
+             SELECT 1 FROM events e
+             WHERE e.topic = k.topic AND e."timestamp" = k."timestamp" AND e.event_id = k.event_id
+           )
+         ORDER BY k."timestamp" LIMIT $2 FOR UPDATE OF k SKIP LOCKED
        ),
-       gone AS (DELETE FROM events e USING doomed d WHERE e.id = d.id RETURNING e.topic),
+       gone AS (
+         DELETE FROM event_keys k USING doomed d
+         WHERE k.topic = d.topic AND k.event_id = d.event_id RETURNING k.topic
+       ),
        counted AS (
          INSERT INTO topic_counters AS tc (topic, shard, keys_expired)
          SELECT topic, ${RETENTION_SHARD}, count(*) FROM gone GROUP BY topic ORDER BY topic
@@ -48,12 +92,31 @@ export async function expireEvents(
   before: Date,
   limit: number,
 ): Promise<number> {
-  // The row stays, without its payload, as the memory of its key (until forgetKeys).
   const rows = await run<{ n: number }>(db, EXPIRE_EVENTS, [topic, before, limit]);
   return rows[0]?.n ?? 0;
 }
 
-export async function forgetKeys(db: SqlQueryable, before: Date, limit: number): Promise<number> {
-  const rows = await run<{ n: number }>(db, FORGET_KEYS, [before, limit]);
+export async function expireUnpartitioned(
+  db: SqlQueryable,
+  before: Date,
+  limit: number,
+  exceptTopics: readonly string[],
+): Promise<number> {
+  const rows = await run<{ n: number }>(db, EXPIRE_UNPARTITIONED, [before, limit, exceptTopics]);
+  return rows[0]?.n ?? 0;
+}
+
+export async function forgetKeys(
+  db: SqlQueryable,
+  before: Date,
+  limit: number,
+  topics: KeyTopics,
+): Promise<number> {
+  const rows = await run<{ n: number }>(db, FORGET_KEYS, [
+    before,
+    limit,
+    topics.except ?? [],
+    topics.only ?? null,
+  ]);
   return rows[0]?.n ?? 0;
 }

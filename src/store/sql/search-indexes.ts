@@ -20,16 +20,17 @@ const SEARCH_INDEX_LOCK_KEY = 7_212_016;
 
 const CREATE = [
   `CREATE INDEX IF NOT EXISTS events_search_idx ON events
-     USING gin (${SEARCH_INDEX_TEXT} gin_trgm_ops) WHERE expired_at IS NULL`,
+     USING gin (${SEARCH_INDEX_TEXT} gin_trgm_ops)`,
   `CREATE INDEX IF NOT EXISTS events_payload_idx ON events
-     USING gin (payload jsonb_path_ops) WHERE expired_at IS NULL`,
+     USING gin (payload jsonb_path_ops)`,
 ];
 const DROP = ['DROP INDEX IF EXISTS events_search_idx', 'DROP INDEX IF EXISTS events_payload_idx'];
 
 /**
- * Creates the search indexes (`on`) or drops them (`off`). Creating them over a large store reads
- * every row once, while holding writes back: on PostgreSQL, to switch on a large live store,
- * create them beforehand with CREATE INDEX CONCURRENTLY (the statements are in docs/search.md).
+ * Creates the search indexes (`on`) or drops them (`off`) on the partitioned events table, which
+ * creates or drops them on every partition (and on partitions attached later). Creating them over
+ * a large store reads every row once, while holding writes back: on PostgreSQL, to switch on a
+ * large live store, build each partition's index CONCURRENTLY first (docs/search.md).
  */
 export async function applySearchIndexSetting(driver: SqlDriver, on: boolean): Promise<void> {
   // Present already (every start but the first): nothing to build, and no lock to wait for.

@@ -6,8 +6,9 @@ export const ISO_UTC = (column: string) =>
 
 /**
  * SQL naming which of timestamp, source and payload differ between a stored event and a copy. A
- * payload is compared only when `payloadDiffers` can tell (not for a stored payload retention
- * removed): when neither of the others differs, the hashes say it is the payload.
+ * payload is compared only when `payloadDiffers` can tell: when neither of the others differs, the
+ * hashes say it is the payload. A null `storedSource` means the stored copy's payload row is gone
+ * (retention dropped it, its key remains): then only the timestamp is compared.
  */
 export const differs = (
   storedTs: string,
@@ -17,7 +18,8 @@ export const differs = (
   payloadDiffers: string,
 ) => `array_remove(ARRAY[
     CASE WHEN ${storedTs} IS DISTINCT FROM ${copyTs} THEN 'timestamp' END,
-    CASE WHEN ${storedSource} IS DISTINCT FROM ${copySource} THEN 'source' END,
+    CASE WHEN ${storedSource} IS NOT NULL AND ${storedSource} IS DISTINCT FROM ${copySource}
+         THEN 'source' END,
     CASE WHEN coalesce(${payloadDiffers},
                        ${storedTs} IS NOT DISTINCT FROM ${copyTs}
                        AND ${storedSource} IS NOT DISTINCT FROM ${copySource})

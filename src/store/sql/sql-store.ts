@@ -36,18 +36,23 @@ import * as events from './events.js';
 import { histogram } from './histogram.js';
 import { SqlInbox } from './inbox.js';
 import * as receipts from './receipts.js';
+import * as partitions from './partitions.js';
+import type { PartitionInterval } from './partitions.js';
 import * as retention from './retention.js';
+import type { KeyTopics } from './retention.js';
 import { verify } from './verify.js';
 
 export class SqlStore implements Store {
   readonly inbox: Inbox;
   private readonly applier: SqlApplier;
+  private readonly partitionInterval: PartitionInterval;
 
   constructor(
     private readonly driver: SqlDriver,
     readonly kind: 'postgres' | 'pglite' = 'postgres',
-    options: { duplicatePolicy?: DuplicatePolicy } = {},
+    options: { duplicatePolicy?: DuplicatePolicy; partitionInterval?: PartitionInterval } = {},
   ) {
+    this.partitionInterval = options.partitionInterval ?? 'day';
     this.applier = new SqlApplier(driver, options.duplicatePolicy);
     this.inbox = new SqlInbox(driver, this.applier, { wakeOtherProcesses: kind === 'postgres' });
   }
@@ -124,12 +129,38 @@ export class SqlStore implements Store {
     return reading(events.countEvents(this.driver, topic));
   }
 
+  maintainPartitions(
+    now: Date,
+    options: { notBefore?: Date | undefined; split?: boolean } = {},
+  ): Promise<string[]> {
+    return partitions.createPartitions(
+      this.driver,
+      { interval: this.partitionInterval, ...options },
+      now,
+    );
+  }
+
+  dropPartitions(
+    before: Date,
+    keepTopics: readonly string[],
+  ): Promise<{ partitions: number; events: number; kept: number; exclusiveMs: number }> {
+    return partitions.dropPartitions(this.driver, before, keepTopics);
+  }
+
   expireEvents(topic: string, before: Date, limit: number): Promise<number> {
     return retention.expireEvents(this.driver, topic, before, limit);
   }
 
-  forgetKeys(before: Date, limit: number): Promise<number> {
-    return retention.forgetKeys(this.driver, before, limit);
+  expireUnpartitioned(
+    before: Date,
+    limit: number,
+    exceptTopics: readonly string[],
+  ): Promise<number> {
+    return retention.expireUnpartitioned(this.driver, before, limit, exceptTopics);
+  }
+
+  forgetKeys(before: Date, limit: number, topics: KeyTopics = {}): Promise<number> {
+    return retention.forgetKeys(this.driver, before, limit, topics);
   }
 
   resolvePendingConflicts(limit: number): Promise<number> {

@@ -11,7 +11,7 @@ export const VERIFY: Statement = {
   text: `
 SELECT ${COUNTER_SUMS.replace(/sum\((\w+)\)/g, 'coalesce(sum($1), 0)')},
   (SELECT count(*) FROM events)::float8 AS event_rows,
-  (SELECT count(*) FROM events WHERE expired_at IS NOT NULL)::float8 AS tombstones,
+  (SELECT count(*) FROM event_keys)::float8 AS key_rows,
   (SELECT count(*) FROM conflicts)::float8 AS conflict_rows,
   (SELECT coalesce(sum(events), 0) FROM dedup_stats)::float8 AS source_events,
   (SELECT coalesce(sum(unique_events), 0) FROM dedup_stats)::float8 AS source_unique,
@@ -21,7 +21,7 @@ FROM topic_counters`,
 
 type VerifyRow = typeof ZERO_COUNTS & {
   event_rows: number;
-  tombstones: number;
+  key_rows: number;
   conflict_rows: number;
   source_events: number;
   source_unique: number;
@@ -44,14 +44,14 @@ export async function verify(db: SqlQueryable): Promise<VerifyCheck[]> {
       row.received,
     ),
     check(
-      'rows in events = unique_processed - keys forgotten by retention',
+      'rows in event_keys = unique_processed - keys forgotten by retention',
       row.unique_processed - row.keys_expired,
-      row.event_rows,
+      row.key_rows,
     ),
     check(
-      'rows without payload = expired - keys forgotten',
-      row.expired - row.keys_expired,
-      row.tombstones,
+      'rows in events = unique_processed - expired',
+      row.unique_processed - row.expired,
+      row.event_rows,
     ),
     check(
       'conflicting_duplicates = rows in conflicts',
