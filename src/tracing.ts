@@ -68,21 +68,53 @@ export async function tracedPublish<T>(
   });
 }
 
-/** Runs `apply` inside an `apply` span linked to the publish span of every message it applies. */
-export async function tracedApply<T>(
-  traceparents: readonly (string | undefined)[],
-  apply: () => Promise<T>,
-): Promise<T> {
+/** Links to the publish spans whose W3C traceparents the applied messages carried. */
+function linksTo(traceparents: readonly (string | undefined)[]): Link[] {
   const links: Link[] = [];
   for (const traceparent of traceparents) {
     if (traceparent === undefined || traceparent === '') continue;
     const spanContext = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent }));
     if (spanContext !== undefined) links.push({ context: spanContext });
   }
-  return tracer.startActiveSpan('apply', { links, root: true }, async (span) => {
-    span.setAttribute('aggregator.messages', traceparents.length);
+  return links;
+}
+
+/** Runs `apply` inside an `apply` span linked to the publish span of every message it applies. */
+export async function tracedApply<T>(
+  traceparents: readonly (string | undefined)[],
+  apply: () => Promise<T>,
+): Promise<T> {
+  return tracer.startActiveSpan(
+    'apply',
+    { links: linksTo(traceparents), root: true },
+    async (span) => {
+      span.setAttribute('aggregator.messages', traceparents.length);
+      try {
+        return await apply();
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/**
+ * Runs `apply` inside an `apply` span and, once it is done, links the span to the publish span
+ * of every message it applied, as its result names them (`traceparents`): for a queue whose
+ * messages are claimed by the apply statement itself (the inbox), so known only afterwards.
+ */
+export async function tracedApplyLinkingResult<
+  T extends { readonly messages: number; readonly traceparents?: readonly string[] | undefined },
+>(apply: () => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan('apply', { root: true }, async (span) => {
     try {
-      return await apply();
+      const result = await apply();
+      span.setAttribute('aggregator.messages', result.messages);
+      span.addLinks(linksTo(result.traceparents ?? []));
+      return result;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
       throw error;

@@ -31,6 +31,11 @@ export interface ApplyResult {
   readonly conflicts: number;
   /** Conflicting duplicates refused (DUPLICATE_POLICY=reject-conflicts). */
   readonly rejected: number;
+  /**
+   * The W3C traceparents the applied messages carried, where the queue keeps them in the store
+   * (the inbox), for the apply span's links (tracing.ts); absent elsewhere.
+   */
+  readonly traceparents?: readonly string[] | undefined;
 }
 
 /** What became of one event of an atomic publish with detail=true. */

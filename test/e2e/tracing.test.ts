@@ -1,6 +1,6 @@
 /**
  * Traces across processes: the service (API process plus one forked worker process,
- * WORKER_PROCESSES=1, on PostgreSQL and Redis) sends its spans to an OTLP/HTTP endpoint this test
+ * WORKER_PROCESSES=1, on PostgreSQL with Redis and with the inbox) sends its spans to an OTLP/HTTP endpoint this test
  * runs (protobuf ExportTraceServiceRequest, decoded with the protobufjs root shipped by
  * @opentelemetry/otlp-transformer). Each queued publish has a `publish` span; the worker's `apply`
  * spans come from another process and link to every publish span they applied.
@@ -75,50 +75,51 @@ async function collector(): Promise<{
   return { url: `http://127.0.0.1:${port}`, spans, server };
 }
 
-const backend = suiteBackends((b) => b === 'postgres-redis')[0];
-
-describe.skipIf(backend === undefined || backend.skip !== undefined)(
-  `traces across processes${backend?.skip ? ` (SKIPPED: ${backend.skip})` : ''}`,
-  () => {
-    let service: ServiceProcess | undefined;
-    let resources: TestResources | undefined;
-    let server: Server | undefined;
-    afterEach(async () => {
-      await service?.stop();
-      await resources?.dispose();
-      server?.close();
-    });
-
-    it('the worker process links its apply spans to the API process publish spans', async () => {
-      const otlp = await collector();
-      server = otlp.server;
-      resources = await createResources('postgres-redis');
-      service = await spawnService({
-        ...resources.env,
-        WORKER_PROCESSES: '1',
-        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+// The message carries the traceparent in a Redis stream entry, and in an inbox row.
+for (const backend of suiteBackends((b) => b === 'postgres-redis' || b === 'postgres-inbox')) {
+  describe.skipIf(backend.skip !== undefined)(
+    `traces across processes on ${backend.name}${backend.skip ? ` (SKIPPED: ${backend.skip})` : ''}`,
+    () => {
+      let service: ServiceProcess | undefined;
+      let resources: TestResources | undefined;
+      let server: Server | undefined;
+      afterEach(async () => {
+        await service?.stop();
+        await resources?.dispose();
+        server?.close();
       });
-      const topic = `test-${randomUUID()}`;
-      for (let i = 0; i < 3; i++) {
-        const reply = await request(`${service.url}/publish`, {
-          method: 'POST',
-          body: { events: [event(topic, i), event(topic, i + 1)] },
+
+      it('the worker process links its apply spans to the API process publish spans', async () => {
+        const otlp = await collector();
+        server = otlp.server;
+        resources = await createResources(backend.name);
+        service = await spawnService({
+          ...resources.env,
+          WORKER_PROCESSES: '1',
+          OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
         });
-        expect(reply.status).toBe(200);
-      }
-      const publishes = () => otlp.spans.filter((s) => s.name === 'publish');
-      const linked = () =>
-        new Set(otlp.spans.filter((s) => s.name === 'apply').flatMap((s) => s.links));
-      await expect
-        .poll(() => publishes().every((p) => linked().has(p.id)) && publishes().length === 3, {
-          timeout: 20_000,
-        })
-        .toBe(true);
-      const apply = otlp.spans.filter((s) => s.name === 'apply' && s.links.length > 0);
-      // Published in the API process, applied in the forked worker process.
-      const apiPids = new Set(publishes().map((p) => p.pid));
-      expect(apiPids.size).toBe(1);
-      for (const a of apply) expect(apiPids.has(a.pid)).toBe(false);
-    }, 60_000);
-  },
-);
+        const topic = `test-${randomUUID()}`;
+        for (let i = 0; i < 3; i++) {
+          const reply = await request(`${service.url}/publish`, {
+            method: 'POST',
+            body: { events: [event(topic, i), event(topic, i + 1)] },
+          });
+          expect(reply.status).toBe(200);
+        }
+        const publishes = () => otlp.spans.filter((s) => s.name === 'publish');
+        const linked = () =>
+          new Set(otlp.spans.filter((s) => s.name === 'apply').flatMap((s) => s.links));
+        await expect
+          .poll(() => publishes().every((p) => linked().has(p.id)) && publishes().length === 3, {
+            timeout: 20_000,
+          })
+          .toBe(true);
+        const apply = otlp.spans.filter((s) => s.name === 'apply' && s.links.length > 0);
+        // Published in the API process, applied in the forked worker process.
+        const apiPids = new Set(publishes().map((p) => p.pid));
+        expect(apiPids.size).toBe(1);
+        for (const a of apply) expect(apiPids.has(a.pid)).toBe(false);
+      }, 60_000);
+    },
+  );
+}

@@ -11,6 +11,7 @@ import type { AcceptedBatch } from '../../log-event.js';
 import { consumerShard } from '../../store/counter-shards.js';
 import type { ReceiptStore, Store, StoreConnection } from '../../store/store.js';
 import { applyWithPoisonPolicy } from '../poison-policy.js';
+import { tracedApplyLinkingResult } from '../../tracing.js';
 import {
   bodyBytes,
   groupSize,
@@ -221,9 +222,10 @@ class InboxConsumer implements QueueConsumer {
     // The oldest messages, claimed and applied in one transaction; should the store refuse them,
     // the oldest are applied one at a time (peekIds) so only those it refuses are parked.
     const result = await applyWithPoisonPolicy<string>({
-      applyAll: () => inbox.applyNext(this.options.batchMessages, this.shard),
+      applyAll: () =>
+        tracedApplyLinkingResult(() => inbox.applyNext(this.options.batchMessages, this.shard)),
       messages: () => inbox.peekIds(this.options.batchMessages),
-      applyOne: (id) => inbox.applyOne(id, this.shard),
+      applyOne: (id) => tracedApplyLinkingResult(() => inbox.applyOne(id, this.shard)),
       deadLetter: (id, reason) => inbox.deadLetter(id, reason),
       describe: (id) => `inbox message ${id}`,
       onWarning: this.options.onWarning,

@@ -25,6 +25,16 @@ export const INBOX_WAKE: Statement = {
   text: `SELECT pg_notify('${INBOX_APPENDED_CHANNEL}', '')`,
 };
 
+/**
+ * The summary of an inbox apply, and the traceparents of the messages it applied (tracing.ts
+ * links the worker's apply span to each).
+ */
+const INBOX_SUMMARY = `,
+summary AS (${APPLY_SUMMARY})
+SELECT summary.*,
+       (SELECT array_agg(traceparent) FROM claimed WHERE traceparent IS NOT NULL) AS traceparents
+FROM summary`;
+
 /** $1: how many inbox messages to claim. Rows other workers hold are skipped, not waited for. */
 export const APPLY_INBOX: Statement = {
   name: 'agg_apply_inbox',
@@ -32,10 +42,9 @@ export const APPLY_INBOX: Statement = {
 WITH claimed AS (
   DELETE FROM inbox
   WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id
+  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id, traceparent
 ),
-${APPLY_CTES}
-${APPLY_SUMMARY}`,
+${APPLY_CTES}${INBOX_SUMMARY}`,
 };
 
 /** $1: the id of one inbox message. */
@@ -43,17 +52,20 @@ export const APPLY_INBOX_ONE: Statement = {
   name: 'agg_apply_inbox_one',
   text: `
 WITH claimed AS (
-  DELETE FROM inbox WHERE id = $1::bigint RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id
+  DELETE FROM inbox WHERE id = $1::bigint
+  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id, traceparent
 ),
-${APPLY_CTES}
-${APPLY_SUMMARY}`,
+${APPLY_CTES}${INBOX_SUMMARY}`,
 };
 
-/** $1: a JSON array of request bodies, as UTF-8 bytes; one row each, in order. */
+/**
+ * $1: a JSON array of request bodies, as UTF-8 bytes; $2: their traceparents (null for none);
+ * one row each, in order.
+ */
 export const INBOX_APPEND: Statement = {
   name: 'agg_inbox_append',
-  text: `INSERT INTO inbox (events, event_count)
-       SELECT b.value->'events', jsonb_array_length(b.value->'events')
+  text: `INSERT INTO inbox (events, event_count, traceparent)
+       SELECT b.value->'events', jsonb_array_length(b.value->'events'), ($2::text[])[b.ord]
        FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
        ORDER BY b.ord
        RETURNING id`,
@@ -104,7 +116,11 @@ export class SqlInbox implements Inbox {
       parts.push(asBytes(b.body));
     });
     parts.push(Buffer.from(']'));
-    const rows = await run<{ id: string }>(this.db, INBOX_APPEND, [Buffer.concat(parts)]);
+    const traceparents = batches.map((b) => b.traceparent ?? null);
+    const rows = await run<{ id: string }>(this.db, INBOX_APPEND, [
+      Buffer.concat(parts),
+      traceparents,
+    ]);
     // Identity values are drawn in insertion order, which is the order of the batches.
     const ids = rows.map((r) => BigInt(r.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     if (ids.length !== batches.length) throw new Error('inbox insert returned a wrong row count');

@@ -8,6 +8,8 @@ export interface ApplyRow {
   duplicates: number;
   conflicts: number;
   rejected: number;
+  /** Inbox applies only (inbox.ts): the claimed messages' traceparents, null for none. */
+  traceparents?: string[] | null;
 }
 
 /** The result of an apply statement; no row (nothing applied) is all zeros. */
@@ -19,5 +21,6 @@ export function toResult(row: ApplyRow | undefined): ApplyResult {
     duplicates: row?.duplicates ?? 0,
     conflicts: row?.conflicts ?? 0,
     rejected: row?.rejected ?? 0,
+    ...(row?.traceparents ? { traceparents: row.traceparents } : {}),
   };
 }
