@@ -69,6 +69,12 @@ const { values } = parseArgs({
   },
 });
 
+// e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+const log = (line: string) => {
+  if (!values.json) process.stderr.write(`${line}\n`);
+};
+
 if (values.growth) {
   const { growthReport, runGrowth } = await import('./growth.js');
   const stored = values.stored.split(',').map(Number);
@@ -83,10 +89,8 @@ if (values.growth) {
     days,
     ingestEvents: Number(values['ingest-events']),
     urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
-    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
-    log: (line) => {
-      if (!values.json) process.stderr.write(`${line}\n`);
-    },
+    nodeArgs,
+    log,
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : growthReport(result));
   process.exit(0);
@@ -101,10 +105,8 @@ if (values.read) {
     ingestEvents: Number(values['ingest-events']),
     freshStore: values['fresh-store'],
     urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
-    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
-    log: (line) => {
-      if (!values.json) process.stderr.write(`${line}\n`);
-    },
+    nodeArgs,
+    log,
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : readReport(result));
   process.exit(0);
@@ -148,11 +150,8 @@ const plan = {
   },
   urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
   ceiling: !values['skip-ceiling'],
-  // e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the service.
-  nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
-  log: (line: string) => {
-    if (!values.json) process.stderr.write(`${line}\n`);
-  },
+  nodeArgs,
+  log,
 };
 
 if (values['idle-latency']) {
