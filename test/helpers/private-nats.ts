@@ -14,10 +14,14 @@ import { freePort } from './process-service.js';
 export interface PrivateNats {
   readonly port: number;
   readonly url: string;
+  /** The server's store directory (`-sd`); its streams are under `jetstream/$G/streams/<name>`. */
+  readonly storeDir: string;
   /** Starts the server (again, on the same port and store) and waits until it accepts clients. */
   start(): Promise<void>;
   /** kill -9 of the server; resolves once it is gone. */
   kill9(): Promise<void>;
+  /** Stops the server cleanly (SIGTERM: it writes its state out); resolves once it is gone. */
+  stop(): Promise<void>;
   running(): boolean;
   log(): string;
   /** Kills the server and deletes its store. */
@@ -72,9 +76,18 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   let output = '';
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
 
+  const stopWith = async (signal: NodeJS.Signals) => {
+    const victim = child;
+    if (victim === undefined || !running()) return;
+    const exited = once(victim, 'exit');
+    victim.kill(signal);
+    await exited;
+  };
+
   const server: PrivateNats = {
     port,
     url: `nats://127.0.0.1:${port}`,
+    storeDir: dir,
     async start() {
       if (running()) throw new Error('private NATS is already running');
       const started = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,13 +108,8 @@ export async function startPrivateNats(): Promise<PrivateNats> {
         await sleep(20);
       }
     },
-    async kill9() {
-      const victim = child;
-      if (victim === undefined || !running()) return;
-      const exited = once(victim, 'exit');
-      victim.kill('SIGKILL');
-      await exited;
-    },
+    kill9: () => stopWith('SIGKILL'),
+    stop: () => stopWith('SIGTERM'),
     running,
     log: () => output,
     async dispose() {

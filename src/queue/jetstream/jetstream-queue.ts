@@ -26,7 +26,9 @@ import {
 import { headers } from '@nats-io/transport-node';
 import { AggregatorError, QueueUnavailableError } from '../../errors.js';
 import type { AcceptedBatch } from '../../log-event.js';
+import { consumerShard } from '../../store/counter-shards.js';
 import type { DeadLetterStore, EventApplier, ReceiptStore } from '../../store/store.js';
+import { applyDeliveredWithPoisonPolicy } from '../poison-policy.js';
 import type { DurabilityInfo, Queue, QueueConsumer, QueueDepth } from '../queue.js';
 import { connectNats, mapNatsError, type LiveConnection } from './jetstream-connection.js';
 import { JetStreamConsumer } from './jetstream-consumer.js';
@@ -62,6 +64,8 @@ const DUPLICATE_WINDOW_MS = 120_000;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** A message id as enqueue returns it: the stream sequence and the Nats-Msg-Id. */
 const MESSAGE_ID = /^(\d+)\.([0-9a-f-]{36})$/;
+/** Orphaned messages (see reclaimOrphans) taken per maintenance pass at most. */
+const ORPHANS_PER_PASS = 1000;
 
 export class JetStreamQueue implements Queue {
   readonly kind = 'jetstream' as const;
@@ -229,6 +233,7 @@ export class JetStreamQueue implements Queue {
   async maintain(): Promise<void> {
     try {
       await this.ensureStream();
+      await this.reclaimOrphans();
       const info = await this.jsm.streams.info(this.options.stream);
       let cutoff = Date.now() - this.options.ledgerRetentionMs;
       if (info.state.messages > 0) {
@@ -240,6 +245,58 @@ export class JetStreamQueue implements Queue {
     } catch (error) {
       throw mapNatsError(error);
     }
+  }
+
+  /**
+   * Takes care of messages the stream still holds at or below the consumer's acknowledgement
+   * floor. On a work-queue stream an acknowledged message is removed, but after nats-server is
+   * killed the consumer's floor can come back persisted past messages whose removal was not
+   * (seen with nats-server 2.9): the server never delivers them again and they stay counted in
+   * the depth forever. Each such message, oldest first, is applied under the poison-message
+   * policy (a no-op by the ledger when it was applied before its acknowledgement, which is the
+   * usual case) and then deleted from the stream. Resolves with the number deleted (at most
+   * ORPHANS_PER_PASS per call); errors as the JetStream API calls (mapped by the caller).
+   */
+  async reclaimOrphans(): Promise<number> {
+    const { stream } = this.options;
+    const floor = (await this.jsm.consumers.info(stream, CONSUMER)).ack_floor.stream_seq;
+    let reclaimed = 0;
+    while (reclaimed < ORPHANS_PER_PASS) {
+      const { state } = await this.jsm.streams.info(stream);
+      if (state.messages === 0 || state.first_seq > floor) break;
+      const seq = state.first_seq;
+      const msg = await this.jsm.streams.getMessage(stream, { seq }).catch((error: unknown) => {
+        if (isNotFound(error)) return null;
+        throw error;
+      });
+      if (msg !== null) {
+        const msgId = msg.header.get('Nats-Msg-Id') || `seq-${seq}`;
+        const subject = msg.subject;
+        await applyDeliveredWithPoisonPolicy(
+          this.store,
+          [
+            {
+              id: this.receiptKey(msgId),
+              body: msg.string(),
+              traceparent: msg.header.get('traceparent') || undefined,
+              count: Number(subject.slice(subject.lastIndexOf('.') + 1)),
+            },
+          ],
+          consumerShard(`${CONSUMER}-orphans`),
+          this.options.onWarning,
+        );
+        await this.jsm.streams.deleteMessage(stream, seq, false).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+        });
+      }
+      reclaimed += 1;
+    }
+    if (reclaimed > 0) {
+      this.options.onWarning?.(
+        `${reclaimed} message(s) left in stream ${stream} at or below the consumer's acknowledgement floor ${floor} were applied (or found applied) and deleted`,
+      );
+    }
+    return reclaimed;
   }
 
   async durability(): Promise<DurabilityInfo> {
