@@ -20,6 +20,7 @@ import {
   PARTITION_WINDOWS,
   partitionName,
 } from '../../src/store/sql/partitions.js';
+import { RETENTION_SHARD } from '../../src/store/counter-shards.js';
 import { SqlStore } from '../../src/store/sql/sql-store.js';
 import { prepareStorage } from '../../src/store/sql/storage-options.js';
 import type { SqlDriver } from '../../src/store/sql-driver.js';
@@ -312,6 +313,40 @@ for (const { backend, skip } of contractBackends(BACKENDS)) {
         expect(await store.applyBatches([message([ev(a, 'old-0', day(-6, 0))])], 0)).toMatchObject({
           inserted: 1,
         });
+        await expectConsistent(store);
+      });
+
+      it('a partition left detached by a crash before its drop is dropped by the next pass, its rows not counted again', async () => {
+        const { driver, store } = await open();
+        await store.maintainPartitions(new Date());
+        const [oldest] = await listPartitions(driver);
+        if (oldest === undefined) throw new Error('no partition');
+        const topic = `test-detached-${randomUUID()}`;
+        await store.applyBatches([message([ev(topic, 'x', oldest.from.toISOString())])], 0);
+        expect(await homes(driver, topic)).toEqual({ x: oldest.name });
+        // What the first step leaves: rows counted as expired, the table detached, not dropped.
+        await driver.transaction(async (tx) => {
+          await tx.query(
+            `INSERT INTO topic_counters (topic, shard, expired) VALUES ($1, ${RETENTION_SHARD}, 1)`,
+            [topic],
+          );
+          await tx.query(`ALTER TABLE events DETACH PARTITION ${oldest.name}`);
+        });
+        // A table of another name is none of the drop's business.
+        await driver.query('CREATE TABLE IF NOT EXISTS events_p_notes (note text)');
+        const leftovers = () =>
+          driver.query<{ name: string }>(
+            "SELECT relname::text AS name FROM pg_class WHERE relname IN ($1, 'events_p_notes') ORDER BY 1",
+            [oldest.name],
+          );
+        expect((await leftovers()).map((r) => r.name)).toEqual([oldest.name, 'events_p_notes']);
+        expect(await store.dropPartitions(oldest.from, [])).toMatchObject({
+          partitions: 0,
+          events: 0,
+        });
+        expect((await leftovers()).map((r) => r.name)).toEqual(['events_p_notes']);
+        await driver.query('DROP TABLE events_p_notes');
+        expect(await store.counters()).toMatchObject({ expired: 1, uniqueProcessed: 1 });
         await expectConsistent(store);
       });
 

@@ -255,28 +255,52 @@ export interface DroppedPartitions {
   readonly kept: number;
   /**
    * The longest time, in ms, one drop held the table's exclusive lock (from the detach to the
-   * commit): how long applies waited. 0 when nothing was dropped.
+   * commit of the first step; the DROP TABLE comes after): how long applies waited. 0 when
+   * nothing was dropped.
    */
   readonly exclusiveMs: number;
 }
 
 /**
- * Drops the partitions whose whole range is before `before`, one transaction each:
+ * Tables left detached from `events` by a drop whose second step did not run (a crash between the
+ * two): their rows were already counted as expired when they were detached.
+ */
+export const DETACHED_PARTITIONS: Statement = {
+  name: 'agg_detached_partitions',
+  text: `
+SELECT c.relname::text AS name
+FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace
+  AND c.relkind = 'r' AND NOT c.relispartition
+  AND c.relname ~ '^events_p[0-9]{10}$'
+ORDER BY 1`,
+};
+
+/**
+ * Drops the partitions whose whole range is before `before`, each in two steps.
  *
+ * The first is one transaction, the only one that touches `events`:
  * 1. the partition is locked against writes (a late event of its range waits), not the table;
  * 2. its rows are counted per topic and added to `expired` (retention shard);
- * 3. it is detached (this takes the table's exclusive lock: applies wait for milliseconds), the
- *    rows of `keepTopics` (topics retained longer, RETENTION_TOPIC_DAYS) are copied to the
- *    default partition, where their own retention deletes them row by row, and it is dropped.
+ * 3. it is detached (this takes the table's exclusive lock until the commit: applies and reads
+ *    wait for milliseconds, the catalogue change and the commit), and the rows of `keepTopics`
+ *    (topics retained longer, RETENTION_TOPIC_DAYS) are copied to the default partition, where
+ *    their own retention deletes them row by row.
  *
- * A crash anywhere rolls the whole step back, so the counters always match the rows. A lock not
- * granted within LOCK_TIMEOUT (a long read holding the table) ends the pass; the next one retries.
+ * The second drops the detached table, outside any lock on `events`: deleting gigabytes of files
+ * takes seconds that nobody waits for. Counters match the rows at every commit: a crash before the
+ * first commit rolls it back whole; a table a crash left detached is dropped at the next pass.
+ * A lock not granted within LOCK_TIMEOUT (a long read holding the table) ends the pass; the next
+ * one retries.
  */
 export async function dropPartitions(
   driver: SqlDriver,
   before: Date,
   keepTopics: readonly string[],
 ): Promise<DroppedPartitions> {
+  for (const { name } of await run<{ name: string }>(driver, DETACHED_PARTITIONS)) {
+    await driver.query(`DROP TABLE IF EXISTS ${name}`);
+  }
   const doomed = (await listPartitions(driver)).filter((p) => p.to.getTime() <= before.getTime());
   let partitions = 0;
   let events = 0;
@@ -313,11 +337,11 @@ export async function dropPartitions(
           [keepTopics],
         );
       }
-      await tx.query(`DROP TABLE ${partition.name}`);
       return counted;
     });
     if (result === undefined) continue;
     exclusiveMs = Math.max(exclusiveMs, performance.now() - detachedAt);
+    await driver.query(`DROP TABLE IF EXISTS ${partition.name}`);
     partitions++;
     events += result.expired;
     kept += result.kept;
