@@ -2,25 +2,32 @@
  * `npm run bench -- --read --stored 10000000`: read latency on a large store, and what search
  * costs ingest.
  *
- * 1. The store: a PostgreSQL database named after its size (`agg_bench_read_<stored>`), its day
- *    partitions created for the span, loaded
- *    through the service (POST /publish, queue, workers) with generated log lines, and reused as
- *    it is when a later run finds it full (deterministic event ids: an interrupted load resumes,
- *    its repeats are duplicates). `--fresh-store` drops it first.
+ * 1. The store, named after its size: a PostgreSQL database `agg_bench_read_<stored>`, or with
+ *    pglite-inbox a PGlite directory of that name under the OS temporary directory. Its day
+ *    partitions are created for the span, it is loaded through the service (POST /publish, queue,
+ *    workers) with generated log lines, and reused as it is when a later run finds it full
+ *    (deterministic event ids: an interrupted load resumes, its repeats are duplicates).
+ *    `--fresh-store` drops it first. It is `VACUUM ANALYZE`d before the reads (a PGlite directory
+ *    opens in one process at a time: the service is stopped for it and started again).
  * 2. Each query shape of GET /events and /events/histogram (docs/search.md), `--read-repeat` times
  *    with varying parameters, one request at a time: p50 and p99 in ms.
  * 3. Ingest with SEARCH_INDEX=on and =off: the same `--ingest-events` events into two fresh
- *    databases, end to end (published until stored), events/s.
+ *    databases (PGlite directories), end to end (published until stored), events/s.
  *
- * PostgreSQL backends only (postgres-redis, postgres-inbox): the sizes this is for are not what
- * the embedded store is for.
+ * Backends: postgres-redis, postgres-inbox, pglite-inbox.
  */
 import { quantile, publishEvents } from '../src/cli/publisher.js';
 import type { LogEvent } from '../src/log-event.js';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { migrate } from '../src/store/migrate.js';
+import { PgliteDriver } from '../src/store/pglite/pglite-driver.js';
 import { PgDriver } from '../src/store/postgres/pg-driver.js';
+import type { SqlDriver } from '../src/store/sql-driver.js';
 import { createPartitions } from '../src/store/sql/partitions.js';
 import { RUNNERS, type ServiceUrls } from './backends.js';
 import { deploy, type Deployment } from './deployment.js';
@@ -136,18 +143,76 @@ async function admin<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
+/** The store the reads run on, kept between runs, and how the benchmark reaches its SQL. */
+interface ReadStore {
+  /** Where it is, for the log: the database or the directory. */
+  readonly where: string;
+  /** The service's environment for it (the backend part). */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Only one process at a time may open it (a PGlite directory): the service is stopped while
+   * the benchmark runs SQL on it.
+   */
+  readonly exclusive: boolean;
+  /** A connection of the benchmark's own, closed by the caller. */
+  open(): Promise<SqlDriver>;
+}
+
+/**
+ * The store of `plan.stored` events, created if missing (emptied first with `--fresh-store`): a
+ * PostgreSQL database `agg_bench_read_<stored>`, or for PGlite a directory of that name under the
+ * temporary directory.
+ */
+async function readStore(plan: ReadPlan): Promise<ReadStore> {
+  const name = `agg_bench_read_${plan.stored}`;
+  if (plan.backend === 'pglite-inbox') {
+    const dir = join(tmpdir(), name);
+    if (plan.freshStore) rmSync(dir, { recursive: true, force: true });
+    return {
+      where: dir,
+      env: { DATA_DIR: dir },
+      exclusive: true,
+      open: () => PgliteDriver.open(dir),
+    };
+  }
+  if (plan.backend !== 'postgres-redis' && plan.backend !== 'postgres-inbox') {
+    throw new Error('--read runs on postgres-redis, postgres-inbox or pglite-inbox');
+  }
+  const url = databaseUrl(plan.urls.databaseUrl, name);
+  await admin(plan.urls.databaseUrl, async (c) => {
+    if (plan.freshStore) await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${name}"`);
+  });
+  const env: Record<string, string> = { DATABASE_URL: url };
+  if (plan.backend === 'postgres-redis') {
+    env.REDIS_URL = plan.urls.redisUrl;
+    env.REDIS_KEY_PREFIX = `bench-read-${plan.stored}`;
+  }
+  return {
+    where: name,
+    env,
+    exclusive: false,
+    open: async () => new PgDriver({ connectionString: url, poolSize: 1 }),
+  };
+}
+
+async function withSql<T>(store: ReadStore, fn: (db: SqlDriver) => Promise<T>): Promise<T> {
+  const db = await store.open();
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
 /**
  * The day partitions of the stored span (in the past: the service's upkeep creates only the days
  * around now, older events would all land in the default partition).
  */
-async function createSpanPartitions(url: string): Promise<void> {
-  const db = new PgDriver({ connectionString: url, poolSize: 1 });
-  try {
-    for (let t = END_MS - SPAN_MS; t <= END_MS; t += 86_400_000) {
-      await createPartitions(db, { interval: 'day' }, new Date(t));
-    }
-  } finally {
-    await db.close();
+async function createSpanPartitions(db: SqlDriver): Promise<void> {
+  for (let t = END_MS - SPAN_MS; t <= END_MS; t += 86_400_000) {
+    await createPartitions(db, { interval: 'day' }, new Date(t));
   }
 }
 
@@ -285,49 +350,38 @@ async function ingestRate(plan: ReadPlan, searchIndex: 'on' | 'off'): Promise<nu
 }
 
 export async function runRead(plan: ReadPlan): Promise<ReadResult> {
-  if (!plan.backend.startsWith('postgres')) {
-    throw new Error('--read runs on postgres-redis or postgres-inbox');
-  }
   const { log } = plan;
-  const name = `agg_bench_read_${plan.stored}`;
-  const url = databaseUrl(plan.urls.databaseUrl, name);
-  await admin(plan.urls.databaseUrl, async (c) => {
-    if (plan.freshStore) await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount === 0) await c.query(`CREATE DATABASE "${name}"`);
+  const store = await readStore(plan);
+  const env = { ...store.env, SEARCH_INDEX: 'on' };
+  // Before the service starts (a PGlite directory opens in one process at a time): the schema,
+  // the span of a store loaded before, and the day partitions of the span.
+  await withSql(store, async (db) => {
+    await migrate(db);
+    // The day the store was loaded: its newest event lies just before that midnight.
+    const [row] = await db.query<{ ms: number | null }>(
+      `SELECT (extract(epoch FROM max("timestamp")) * 1000)::float8 AS ms FROM events`,
+    );
+    if (row?.ms !== undefined && row.ms !== null) {
+      END_MS = Math.ceil(row.ms / 86_400_000) * 86_400_000;
+    }
+    await createSpanPartitions(db);
   });
-  const prefix = `bench-read-${plan.stored}`;
-  const env: Record<string, string> = { DATABASE_URL: url, SEARCH_INDEX: 'on' };
-  if (plan.backend === 'postgres-redis') {
-    env.REDIS_URL = plan.urls.redisUrl;
-    env.REDIS_KEY_PREFIX = prefix;
-  }
-  log(`[read] starting the service on ${name}…`);
-  const deployment = await start(plan, env);
+  log(`[read] starting the service on ${store.where}…`);
+  let deployment = await start(plan, env);
   let shapesMeasured: ShapeResult[];
   try {
     const stats = await getJson<{ unique_processed: number }>(`${deployment.url}/stats`);
-    if (stats.unique_processed > 0) {
-      // The day the store was loaded: its newest event lies just before that midnight.
-      const [row] = await admin(url, (c) =>
-        c.query<{ ms: number }>(
-          `SELECT (extract(epoch FROM max("timestamp")) * 1000)::float8 AS ms FROM events`,
-        ),
-      ).then((r) => r.rows);
-      if (row?.ms !== undefined && row.ms !== null) {
-        END_MS = Math.ceil(row.ms / 86_400_000) * 86_400_000;
-      }
-    }
     if (stats.unique_processed >= plan.stored) {
       log(`[read] reusing the store: ${stats.unique_processed} events stored`);
     } else {
       // Ids are deterministic: resuming from what is stored repeats at most the last chunk.
       const from = Math.floor(stats.unique_processed / LOAD_CHUNK) * LOAD_CHUNK;
-      await createSpanPartitions(url);
       log(`[read] loading ${plan.stored - from} events through the service…`);
       await load(plan, deployment.url, from);
     }
-    await admin(url, (c) => c.query('VACUUM ANALYZE events'));
+    if (store.exclusive) await deployment.stop();
+    await withSql(store, (db) => db.exec('VACUUM ANALYZE events'));
+    if (store.exclusive) deployment = await start(plan, env);
     shapesMeasured = [];
     for (const shape of shapes(plan.stored)) {
       log(`[read] ${shape.name}…`);
