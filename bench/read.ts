@@ -357,12 +357,13 @@ export async function runRead(plan: ReadPlan): Promise<ReadResult> {
   // the span of a store loaded before, and the day partitions of the span.
   await withSql(store, async (db) => {
     await migrate(db);
-    // The day the store was loaded: its newest event lies just before that midnight.
+    // A store loaded before keeps its end: its oldest event lies in the span's first day however
+    // much of it was loaded (an interrupted load's newest event would move the end back).
     const [row] = await db.query<{ ms: number | null }>(
-      `SELECT (extract(epoch FROM max("timestamp")) * 1000)::float8 AS ms FROM events`,
+      `SELECT (extract(epoch FROM min("timestamp")) * 1000)::float8 AS ms FROM events`,
     );
     if (row?.ms !== undefined && row.ms !== null) {
-      END_MS = Math.ceil(row.ms / 86_400_000) * 86_400_000;
+      END_MS = Math.floor((row.ms + SPAN_MS) / 86_400_000) * 86_400_000;
     }
     await createSpanPartitions(db);
   });
