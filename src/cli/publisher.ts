@@ -27,6 +27,13 @@ export interface PublishOptions {
   /** Give up on a batch after this many attempts. */
   readonly maxAttempts?: number;
   /**
+   * Statuses after which a batch is sent again; a network failure always is. Unset = 408, 429,
+   * 500, 502, 503 and 504. Any other non-2xx answer is recorded in `failures` and the batch is
+   * not sent again: a caller for whom an unexpected 5xx is a bug to see, not to ride out (a test),
+   * narrows the set to 503.
+   */
+  readonly retryStatuses?: ReadonlySet<number>;
+  /**
    * Builds the request for a batch in another wire format (bench/formats.ts); unset = the
    * envelope on POST /publish. Any 2xx answer counts as accepted.
    */
@@ -37,6 +44,8 @@ export interface PublishOptions {
 
 export interface PublishProgress {
   readonly sentEvents: number;
+  /** Requests (batches) answered 2xx so far. */
+  readonly acceptedRequests: number;
   readonly totalEvents: number;
   readonly retries: number;
   readonly elapsedMs: number;
@@ -48,13 +57,13 @@ export interface PublishReport extends PublishProgress {
   readonly startedAt: number;
   /** Milliseconds of each successful request, in completion order. */
   readonly latenciesMs: number[];
-  /** Requests refused for good (4xx other than 408/429), with the server's answer. */
+  /** Requests refused for good (an answer not in `retryStatuses`), with the server's answer. */
   readonly failures: { status: number; body: string }[];
 }
 
 export class PublishError extends Error {}
 
-const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+const RETRYABLE: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 
 export async function publishEvents(
   events: readonly LogEvent[],
@@ -82,13 +91,16 @@ export async function publishEvents(
   const latenciesMs: number[] = [];
   const failures: { status: number; body: string }[] = [];
   const maxAttempts = options.maxAttempts ?? 30;
+  const retryable = options.retryStatuses ?? RETRYABLE;
   let next = 0;
   let sentEvents = 0;
+  let acceptedRequests = 0;
   let retries = 0;
   let scheduledEvents = 0;
 
   const progress = (): PublishProgress => ({
     sentEvents,
+    acceptedRequests,
     totalEvents: events.length,
     retries,
     elapsedMs: performance.now() - started,
@@ -125,9 +137,10 @@ export async function publishEvents(
       if (status >= 200 && status < 300) {
         latenciesMs.push(performance.now() - t0);
         sentEvents += size;
+        acceptedRequests++;
         return;
       }
-      if (status !== 0 && !RETRYABLE.has(status)) {
+      if (status !== 0 && !retryable.has(status)) {
         failures.push({ status, body: text.slice(0, 500) });
         return;
       }
