@@ -499,7 +499,7 @@ for (const backend of suiteBackends(undefined, { focused: true })) {
         await publishAll(base, w.events.slice(1000), {
           batch: 100,
           concurrency: 4,
-          query: '?atomic=true',
+          atomic: true,
         });
         const s = await waitForDrain(base, 1500);
         expectConsistent(s);

@@ -1,6 +1,9 @@
 /** Small HTTP helpers for tests that talk to a running service with fetch. */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { publishEvents, type PublishReport } from '../../src/cli/publisher.js';
 import type { LogEvent } from '../../src/log-event.js';
+
+const ONLY_503: ReadonlySet<number> = new Set([503]);
 
 export interface Reply<T = unknown> {
   status: number;
@@ -92,8 +95,10 @@ export function event(topic: string, id: string | number, extra: Partial<LogEven
 }
 
 /**
- * Publishes `events` in batches of `batch` with `concurrency` requests in flight, retrying a
- * batch on 503 or a network error (the answers a publisher is told to retry).
+ * Publishes `events` in batches of `batch` with `concurrency` requests in flight, through the
+ * CLI's publisher (src/cli/publisher.ts), which sends a batch again on 503 or a network error
+ * (the answers a publisher is told to retry). Any other answer fails the run once it ends: in a
+ * test a 500 or a 4xx is a bug to see, not a hiccup to ride out.
  */
 export async function publishAll(
   base: string,
@@ -101,42 +106,25 @@ export async function publishAll(
   options: {
     batch: number;
     concurrency: number;
-    query?: string;
-    /** Incremented as batches are answered 200, for tests that act mid-run. */
+    atomic?: boolean;
+    /** Set to the batches answered 200 so far, for tests that act mid-run. */
     progress?: { done: number };
   },
-): Promise<{ requests: number; retries: number }> {
-  const batches: LogEvent[][] = [];
-  for (let i = 0; i < events.length; i += options.batch) {
-    batches.push(events.slice(i, i + options.batch));
+): Promise<PublishReport> {
+  const { progress } = options;
+  const report = await publishEvents(events, {
+    url: base,
+    batch: options.batch,
+    concurrency: options.concurrency,
+    atomic: options.atomic ?? false,
+    retryStatuses: ONLY_503,
+    ...(progress === undefined ? {} : { onProgress: (p) => (progress.done = p.acceptedRequests) }),
+  });
+  const [refused] = report.failures;
+  if (refused !== undefined) {
+    throw new Error(`publish answered ${refused.status}: ${refused.body}`);
   }
-  let next = 0;
-  let retries = 0;
-  const worker = async () => {
-    while (next < batches.length) {
-      const batch = batches[next++];
-      if (batch === undefined) return;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const reply = await publish(base, batch, options.query ?? '');
-          if (reply.status === 200) {
-            if (options.progress !== undefined) options.progress.done++;
-            break;
-          }
-          if (reply.status !== 503) {
-            throw new Error(`publish answered ${reply.status}: ${JSON.stringify(reply.body)}`);
-          }
-        } catch (error) {
-          if (error instanceof Error && error.message.startsWith('publish answered')) throw error;
-        }
-        if (attempt > 200) throw new Error('publish kept failing');
-        retries++;
-        await sleep(Math.min(50 * 2 ** attempt, 1000));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
-  return { requests: batches.length, retries };
+  return report;
 }
 
 /** Polls GET /health until it answers `status`; resolves with that answer. */
