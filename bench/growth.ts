@@ -25,6 +25,7 @@ import { addIntervals, createPartitions, intervalStart } from '../src/store/sql/
 import { SqlStore } from '../src/store/sql/sql-store.js';
 import { RUNNERS, type ServiceUrls } from './backends.js';
 import { deploy, type Deployment } from './deployment.js';
+import type { GrowthResult, GrowthStep } from './growth-result.js';
 import type { Backend } from './result.js';
 
 export interface GrowthPlan {
@@ -39,31 +40,10 @@ export interface GrowthPlan {
   readonly log: (line: string) => void;
 }
 
-export interface GrowthStep {
-  /** Rows in events when the ingest began. */
-  readonly stored: number;
-  /** End to end, published until stored. */
-  readonly ingestPerSecond: number;
-  /** Undefined when there was no filler partition to drop (N = 0). */
-  readonly drop?: {
-    readonly rows: number;
-    readonly totalMs: number;
-    readonly exclusiveMs: number;
-    /** Events/s of the ingest that ran meanwhile. */
-    readonly ingestPerSecond: number;
-  };
-  /** Counts checked after the drop: received = sent, verify consistent. */
-  readonly countsExact: boolean;
-  readonly bytesPerEvent: number;
-}
-
-export interface GrowthResult {
-  readonly backend: Backend;
-  readonly steps: readonly GrowthStep[];
-  readonly finishedAt: string;
-}
-
 const FILL_CHUNK = 500_000;
+/** Events per request and requests in flight of every ingest round. */
+const INGEST_BATCH = 100;
+const INGEST_CONCURRENCY = 20;
 const TOPICS = 10;
 const SOURCES = 50;
 const DAY_MS = 86_400_000;
@@ -164,6 +144,7 @@ export async function runGrowth(plan: GrowthPlan): Promise<GrowthResult> {
     });
     await deployment.addWorkers();
     const url = deployment.url;
+    const ingest = { url, batch: INGEST_BATCH, concurrency: INGEST_CONCURRENCY };
     const store = new SqlStore(db, 'postgres');
     // The filler spans `days` whole days ending yesterday, one partition a day.
     const end = intervalStart('day', new Date());
@@ -189,7 +170,7 @@ export async function runGrowth(plan: GrowthPlan): Promise<GrowthResult> {
       log(`[growth] ${before.rows} stored: ingest of ${plan.ingestEvents} events…`);
       const first = ingestEvents(`r${round++}`, plan.ingestEvents);
       const received0 = (await getJson<{ received: number }>(`${url}/stats`)).received;
-      const report = await publishEvents(first, { url, batch: 100, concurrency: 20 });
+      const report = await publishEvents(first, ingest);
       sent += first.length;
       await waitUntilStored(url, received0 + first.length);
       const ingestPerSecond = first.length / ((performance.now() - report.startedAt) / 1000);
@@ -203,7 +184,7 @@ export async function runGrowth(plan: GrowthPlan): Promise<GrowthResult> {
       let drop: GrowthStep['drop'];
       const second = ingestEvents(`r${round++}`, plan.ingestEvents);
       const received1 = (await getJson<{ received: number }>(`${url}/stats`)).received;
-      const publishing = publishEvents(second, { url, batch: 100, concurrency: 20 });
+      const publishing = publishEvents(second, ingest);
       if (dayRows > 0) {
         await sleep(1000);
         const started = performance.now();
@@ -243,32 +224,18 @@ export async function runGrowth(plan: GrowthPlan): Promise<GrowthResult> {
     await db.close();
     await data.dispose();
   }
-  return { backend: plan.backend, steps, finishedAt: new Date().toISOString() };
-}
-
-export function growthReport(result: GrowthResult): string {
-  const base = result.steps[0]?.ingestPerSecond ?? 0;
-  const lines = [
-    `Growth benchmark: ${result.backend}`,
-    '',
-    '| stored events | ingest events/s | vs first | drop one day: rows | total ms | exclusive lock ms | ingest meanwhile events/s | counts exact | bytes per stored event |',
-    '|---:|---:|---:|---:|---:|---:|---:|:---:|---:|',
-    ...result.steps
-      .map((s) =>
-        [
-          s.stored.toLocaleString('en-US'),
-          Math.round(s.ingestPerSecond).toLocaleString('en-US'),
-          base > 0 ? `${Math.round((100 * s.ingestPerSecond) / base)}%` : '',
-          s.drop === undefined ? '-' : s.drop.rows.toLocaleString('en-US'),
-          s.drop === undefined ? '-' : Math.round(s.drop.totalMs).toString(),
-          s.drop === undefined ? '-' : Math.round(s.drop.exclusiveMs).toString(),
-          s.drop === undefined ? '-' : Math.round(s.drop.ingestPerSecond).toLocaleString('en-US'),
-          s.countsExact ? 'yes' : 'NO',
-          Math.round(s.bytesPerEvent).toString(),
-        ].join(' | '),
-      )
-      .map((row) => `| ${row} |`),
-    '',
-  ];
-  return lines.join('\n');
+  return {
+    backend: plan.backend,
+    settings: {
+      stored: [...plan.stored].sort((a, b) => a - b),
+      days: plan.days,
+      ingestEvents: plan.ingestEvents,
+      batch: INGEST_BATCH,
+      concurrency: INGEST_CONCURRENCY,
+      // The service was deployed with SEARCH_INDEX=on.
+      searchIndex: true,
+    },
+    steps,
+    finishedAt: new Date().toISOString(),
+  };
 }

@@ -15,7 +15,8 @@
  * `--read --stored N` measures reads on a store of N events instead (bench/read.ts).
  *
  * `--growth --stored 0,10000000,20000000` measures ingest, a partition drop and bytes per event
- * as the store grows, in one database (bench/growth.ts).
+ * as the store grows, in one database (bench/growth.ts); `--json` prints the result as
+ * bench/growth-result.ts describes it, which `npm run bench:docs` renders from bench/results/ too.
  */
 import { parseArgs } from 'node:util';
 import { FORMATS, isFormat, type Format } from './formats.js';
@@ -76,7 +77,8 @@ const log = (line: string) => {
 };
 
 if (values.growth) {
-  const { growthReport, runGrowth } = await import('./growth.js');
+  const { runGrowth } = await import('./growth.js');
+  const { growthReport } = await import('./growth-result.js');
   const stored = values.stored.split(',').map(Number);
   if (stored.some((n) => !Number.isInteger(n) || n < 0)) {
     throw new Error('--stored: whole numbers ≥ 0, comma-separated');
