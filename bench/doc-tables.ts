@@ -5,15 +5,18 @@
  *     <!-- bench:series results/2026-11-25-afternoon.json -->   spread, median runs, targets
  *     <!-- bench:summary results/2026-11-25-afternoon.json -->  one line per backend (README)
  *     <!-- bench:rates results/2026-11-25-morning-rates.json -->  steady-rate runs, one a line
+ *     <!-- bench:growth results/2026-11-30-growth.json -->  one line per store size
  *     …generated…
  *     <!-- bench:end -->
  *
  * A results file is what `npm run bench -- --json` printed, or `{ command, note, results }` around
  * it. Runs saved before a field existed may lack it; the median run of each backend, which the
- * tables show, must be complete.
+ * tables show, must be complete. A growth file is what `npm run bench -- --growth --json` printed
+ * (bench/growth-result.ts), with `command` and `note` beside its fields if need be.
  */
 import { format, resolveConfig } from 'prettier';
 import { quantile } from '../src/cli/publisher.js';
+import { growthTable, type GrowthResult, type GrowthStep } from './growth-result.js';
 import { medianRuns, rateTable, runsTable, spreadTable, targetLines } from './report.js';
 import { BACKENDS, type Backend, type BenchResult } from './result.js';
 
@@ -154,7 +157,58 @@ export function summaryTable(series: SavedSeries, name: string): string {
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-const MARKER = /(<!-- bench:(series|summary|rates) (\S+) -->\n)[\s\S]*?(<!-- bench:end -->)/g;
+/** A growth result as saved: what the run printed, with a command and a note if need be. */
+export type SavedGrowth = GrowthResult & {
+  /** The command that produced the result. */
+  readonly command?: string;
+  /** Anything a reader of the figures must know (e.g. how old figures were transcribed). */
+  readonly note?: string;
+};
+
+const STEP_NUMBERS: readonly (keyof GrowthStep)[] = ['stored', 'ingestPerSecond', 'bytesPerEvent'];
+const DROP_NUMBERS = ['rows', 'totalMs', 'exclusiveMs', 'ingestPerSecond'] as const;
+
+/** Parses a growth results file and checks every figure its table shows. */
+export function parseGrowth(json: string, name: string): SavedGrowth {
+  const growth = JSON.parse(json) as Partial<SavedGrowth> | readonly unknown[] | null;
+  if (
+    typeof growth !== 'object' ||
+    growth === null ||
+    Array.isArray(growth) ||
+    !('steps' in growth)
+  ) {
+    throw new Error(`${name}: not a growth result (no steps)`);
+  }
+  const { backend, steps } = growth;
+  if (!(BACKENDS as readonly unknown[]).includes(backend)) {
+    throw new Error(`${name}: unknown backend ${String(backend)}`);
+  }
+  if (!Array.isArray(steps) || steps.length === 0) throw new Error(`${name}: no steps`);
+  (steps as readonly Partial<GrowthStep>[]).forEach((step, i) => {
+    const missing: string[] = STEP_NUMBERS.filter((field) => typeof step[field] !== 'number');
+    if (typeof step.countsExact !== 'boolean') missing.push('countsExact');
+    if (step.drop !== undefined) {
+      const drop = step.drop as Partial<NonNullable<GrowthStep['drop']>>;
+      missing.push(
+        ...DROP_NUMBERS.filter((field) => typeof drop[field] !== 'number').map((f) => `drop.${f}`),
+      );
+    }
+    if (missing.length > 0) throw new Error(`${name}: step ${i} lacks ${missing.join(', ')}`);
+  });
+  return growth as SavedGrowth;
+}
+
+/** The growth table of a saved result, with its command and note, for docs/benchmarks.md. */
+export function growthSection(growth: SavedGrowth): string {
+  const parts: string[] = [];
+  if (growth.command !== undefined) parts.push(`\`${growth.command}\`:`);
+  parts.push(growthTable(growth.steps));
+  if (growth.note !== undefined) parts.push(`_${growth.note}_`);
+  return parts.join('\n\n');
+}
+
+const MARKER =
+  /(<!-- bench:(series|summary|rates|growth) (\S+) -->\n)[\s\S]*?(<!-- bench:end -->)/g;
 
 /**
  * `document` with the text between each pair of markers rendered afresh from the results file
@@ -168,13 +222,15 @@ export async function renderDocument(
   const rendered = document.replace(
     MARKER,
     (_all, open: string, kind: string, file: string, close: string) => {
-      const series = parseSeries(read(file), file);
+      const json = read(file);
       const body =
-        kind === 'series'
-          ? seriesSection(series, file)
-          : kind === 'rates'
-            ? ratesSection(series, file)
-            : summaryTable(series, file);
+        kind === 'growth'
+          ? growthSection(parseGrowth(json, file))
+          : kind === 'series'
+            ? seriesSection(parseSeries(json, file), file)
+            : kind === 'rates'
+              ? ratesSection(parseSeries(json, file), file)
+              : summaryTable(parseSeries(json, file), file);
       return `${open}\n${body}\n\n${close}`;
     },
   );
