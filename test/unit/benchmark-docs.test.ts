@@ -22,6 +22,11 @@ describe('benchmark tables', () => {
     },
   );
 
+  it('docs/benchmarks.md renders its growth table from saved results too', () => {
+    const text = readFileSync(new URL('docs/benchmarks.md', ROOT), 'utf8');
+    expect(text).toMatch(/<!-- bench:growth results\/\S+-growth\.json -->/);
+  });
+
   it('renders the figures of the results file, not what the page held before', async () => {
     const page = '<!-- bench:summary results/x.json -->\n| stale |\n\n<!-- bench:end -->\n';
     const series = {
