@@ -127,6 +127,8 @@ for (const backend of suiteBackends()) {
         ['an IP address', '10.0.3.77', (e) => contains(e, '10.0.3.77')],
         ['a path', '/api/v1/cart/25', (e) => contains(e, '/api/v1/cart/25')],
         ['the source', 'db-7', (e) => contains(e, 'db-7')],
+        // One line in fifty: more than a page, fewer than a page in the first rows scanned.
+        ['a phrase in one line of fifty', '"took 7ms"', (e) => contains(e, 'took 7ms')],
         [
           'two words',
           'refused connection',

@@ -110,9 +110,20 @@ export class JetStreamConsumer implements QueueConsumer {
       }
     }
     const batch: Delivered[] = [];
-    const first = await this.next(
-      sleep(this.options.blockMs, TIMED_OUT, { signal }).catch(() => TIMED_OUT),
-    );
+    // The wait ends with the first message too: a timer left running would keep its listener on
+    // `signal` for blockMs, and fast reads would pile them up.
+    const waited = new AbortController();
+    const stop = () => waited.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let first: JsMsg | undefined;
+    try {
+      first = await this.next(
+        sleep(this.options.blockMs, TIMED_OUT, { signal: waited.signal }).catch(() => TIMED_OUT),
+      );
+    } finally {
+      signal.removeEventListener('abort', stop);
+      waited.abort();
+    }
     if (first === undefined) return batch;
     batch.push(toDelivered(first, this.queue));
     while (batch.length < this.options.batchMessages) {

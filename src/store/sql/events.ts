@@ -5,7 +5,7 @@ import type { EventQuery, InsertWatcher } from '../store.js';
 import { INSERTED_CHANNEL } from './apply-statements.js';
 import { contentConditions, parameters, rangeConditions } from './event-filters.js';
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './rows/event-row.js';
-import { cursorCondition, searchNewest } from './search.js';
+import { cursorCondition, rowsToFill, SCAN_WINDOW, searchNewest } from './search.js';
 import { run, type Statement } from './statement.js';
 
 export const EVENTS_IN_ID_RANGE: Statement = {
@@ -62,30 +62,46 @@ export const LISTING_WINDOWS_MS: readonly number[] = [1, 4, 16, 64, 256].map((d)
  * pages and cursor pages; a page at an offset reads the whole range). Exact:
  * every row of a window comes before every row outside it in (timestamp, id) descending order,
  * so a full page from a window is the page of the whole range.
+ *
+ * A search (terms or fields) scans each window's newest rows; a scan that filled neither the
+ * page nor stopped short of its rows is read again as far as its matches' density says a page
+ * needs (rowsToFill). Terms too rare for that go to the indexes: first over the last day (a
+ * term found hundreds of times a day fills its page there, where over the whole range every one
+ * of its matches would be rechecked), then over the whole range.
  */
 export async function listEvents(
   db: SqlQueryable,
   query: EventQuery,
   now: number = Date.now(),
 ): Promise<StoredEvent[]> {
+  const windows = windowStarts(query, now);
   const content = (query.terms?.length ?? 0) + (query.fields?.length ?? 0) > 0;
-  const scan = content && query.offset === 0;
-  for (const since of windowStarts(query, now)) {
-    const windowed = { ...query, since };
-    if (scan) {
-      // Undefined: the bounded scan of this window was full without filling the page; the
-      // indexes answer for the whole range below.
-      const page = await searchNewest(db, windowed);
-      if (page === undefined) break;
-      if (page.length >= query.limit) return page;
-    } else {
-      const rows = await listPage(db, windowed);
+  if (!content || query.offset > 0) {
+    for (const since of windows) {
+      const rows = await listPage(db, { ...query, since });
       if (rows.length >= query.limit) return rows;
     }
+    return listPage(db, query);
   }
-  if (scan) {
-    const page = await searchNewest(db, query);
-    if (page !== undefined) return page;
+  let scanRows = SCAN_WINDOW;
+  for (let w = 0; w <= windows.length;) {
+    const ranged = w < windows.length ? { ...query, since: windows[w] } : query;
+    const scan = await searchNewest(db, ranged, scanRows);
+    if (scan.events.length >= query.limit) return scan.events;
+    if (!scan.full) {
+      // Every match of this range is on the page: a wider range, or the answer.
+      if (w === windows.length) return scan.events;
+      w++;
+      continue;
+    }
+    const more = rowsToFill(scan.events.length, scanRows, query.limit);
+    if (more === undefined) break;
+    scanRows = more;
+  }
+  const [newest] = windows;
+  if (newest !== undefined) {
+    const rows = await listPage(db, { ...query, since: newest });
+    if (rows.length >= query.limit) return rows;
   }
   return listPage(db, query);
 }
