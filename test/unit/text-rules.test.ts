@@ -1,6 +1,6 @@
 /** Name and timestamp rules: each refusal names its own reason and the character at fault. */
 import { describe, expect, it } from 'vitest';
-import { nameProblem } from '../../src/http/schemas/text-rules.js';
+import { controlProblem, nameProblem } from '../../src/http/schemas/text-rules.js';
 import { NOT_ISO_8601, timestampProblem } from '../../src/timestamp.js';
 
 describe('nameProblem', () => {
@@ -38,6 +38,26 @@ describe('nameProblem', () => {
     ['\u1680\u2000\u200a\u202f\u205f', 'must not be blank'],
   ])('refuses %j: %s', (name, reason) => {
     expect(nameProblem(name)).toContain(reason);
+  });
+});
+
+describe('controlProblem (query filters)', () => {
+  it.each(['orders', 'a b', 'x\u00a0y', 'zw\u200bsp', '👨\u200d👩\u200d👧', ' ', ''])(
+    'accepts %j: only control characters are its concern',
+    (text) => {
+      expect(controlProblem(text)).toBeUndefined();
+    },
+  );
+
+  it.each([
+    ['err\u0000', 'must not contain control characters (U+0000 at index 3)'],
+    ['\u001b[31m', 'must not contain control characters (U+001B at index 0)'],
+    ['a\tb', 'must not contain control characters (U+0009 at index 1)'],
+    ['x\u0085', 'must not contain control characters (U+0085 at index 1)'],
+  ])('refuses %j: %s', (text, reason) => {
+    expect(controlProblem(text)).toBe(reason);
+    // The same words as the name rule, so a filter and a name are refused alike.
+    expect(nameProblem(`n${text}`)).toContain('must not contain control characters');
   });
 });
 
@@ -81,5 +101,12 @@ describe('the schema keywords', () => {
     expect(name.errors?.map((e) => e.keyword)).toEqual(['minLength']);
     expect(name('a\u0085')).toBe(false);
     expect(name.errors?.[0]?.message).toContain('U+0085');
+    const filter = ajv.compile({ type: 'string', 'x-query-text': true });
+    expect(filter('GET /api')).toBe(true);
+    expect(filter('a\u0000')).toBe(false);
+    expect(filter.errors?.[0]).toMatchObject({
+      keyword: 'x-query-text',
+      message: 'must not contain control characters (U+0000 at index 1)',
+    });
   });
 });

@@ -17,6 +17,20 @@ const name = (description: string) =>
     description: `${description} Not blank; no control or invisible formatting characters.`,
   }) as const;
 
+/**
+ * A topic or source given to find events, in a query or a path: what a name may be as far as a
+ * comparison goes, so no control character (x-query-text, text-rules.ts), which the refusal names
+ * where PostgreSQL would fail on a NUL.
+ */
+export const nameFilter = (description: string) =>
+  ({
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    'x-query-text': true,
+    description: `${description} No control characters.`,
+  }) as const;
+
 export const eventSchema = {
   type: 'object',
   required: ['topic', 'event_id', 'timestamp', 'source'],

@@ -11,6 +11,10 @@
  *   key that people read, compare and type: two names that look the same must be the same name.
  *   Joiners U+200C and U+200D are the exception: Persian and Indic words and emoji sequences need
  *   them.
+ * - `x-query-text` (the filters of a query: topic, source, `q`, `field.<path>` values, names in
+ *   a path): no control character (category Cc), the same rule and words as for names. No name
+ *   holds one, PostgreSQL cannot take U+0000 in a parameter at all, and one in a typed or pasted
+ *   query is an accident better named than answered with nothing found (or a 500).
  * - `x-event-timestamp`: the event timestamp rules of src/timestamp.ts, with their reasons.
  */
 import type { Ajv } from 'ajv';
@@ -24,14 +28,19 @@ function codePoint(text: string, index: number): string {
   return `U+${(text.codePointAt(index) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
+/** Why `text` cannot be in a name or a query filter (a control character), or undefined. */
+export function controlProblem(text: string): string | undefined {
+  const control = CONTROL.exec(text);
+  if (control === null) return undefined;
+  return `must not contain control characters (${codePoint(text, control.index)} at index ${control.index})`;
+}
+
 /** Why `text` cannot be a topic, event id or source, or undefined when it can. */
 export function nameProblem(text: string): string | undefined {
   // First: a name of tabs and spaces is better told it is blank than that it holds a tab.
   if (!VISIBLE.test(text)) return 'must not be blank (only white space)';
-  const control = CONTROL.exec(text);
-  if (control !== null) {
-    return `must not contain control characters (${codePoint(text, control.index)} at index ${control.index})`;
-  }
+  const control = controlProblem(text);
+  if (control !== undefined) return control;
   const invisible = INVISIBLE.exec(text);
   if (invisible !== null) {
     return `must not contain invisible formatting characters or line separators (${codePoint(text, invisible.index)} at index ${invisible.index})`;
@@ -72,8 +81,9 @@ function stringRule(
   };
 }
 
-/** Adds `x-name` and `x-event-timestamp` to an Ajv instance. */
+/** Adds `x-name`, `x-query-text` and `x-event-timestamp` to an Ajv instance. */
 export function addTextKeywords(ajv: Ajv): void {
   ajv.addKeyword(stringRule('x-name', nameProblem, true));
+  ajv.addKeyword(stringRule('x-query-text', controlProblem, true));
   ajv.addKeyword(stringRule('x-event-timestamp', timestampProblem, false));
 }
