@@ -482,6 +482,28 @@ const CASES: Case[] = [
     names: 'events[0].topic must not be blank (only white space)',
   },
   {
+    name: 'a topic of joiners only (U+200D U+200C)',
+    body: withEvent({ topic: '\u200d\u200c' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names:
+      'events[0].topic must not be blank (only white space and invisible characters, such as U+200D at index 0)',
+  },
+  {
+    name: 'an event_id of a joiner between spaces',
+    body: withEvent({ event_id: ' \u200c ' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].event_id must not be blank',
+  },
+  {
+    name: 'a source of Hangul fillers and a variation selector',
+    body: withEvent({ source: '\u3164\ufe0f' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].source must not be blank',
+  },
+  {
     name: '\\u0000 in a payload string',
     body: withEvent({ payload: { msg: 'a\u0000b' } }),
     status: 422,

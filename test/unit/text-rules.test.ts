@@ -12,6 +12,8 @@ describe('nameProblem', () => {
     'می\u200cخواهم',
     'x\u00a0y',
     'emoji\ufe0f',
+    'a\u200d',
+    '\u200c\u200dx',
   ])('accepts %j', (name) => {
     expect(nameProblem(name)).toBeUndefined();
   });
@@ -36,6 +38,20 @@ describe('nameProblem', () => {
     [' ', 'must not be blank (only white space)'],
     ['\u00a0\u3000', 'must not be blank'],
     ['\u1680\u2000\u200a\u202f\u205f', 'must not be blank'],
+    // Nothing visible: joiners and other default-ignorable code points, alone or with blanks.
+    [
+      '\u200d',
+      'must not be blank (only white space and invisible characters, such as U+200D at index 0)',
+    ],
+    ['\u200c\u200d\u200c', 'must not be blank (only white space and invisible characters'],
+    [
+      ' \u200d ',
+      'must not be blank (only white space and invisible characters, such as U+200D at index 1)',
+    ],
+    ['\ufe0f', 'must not be blank'],
+    ['\u3164\u3164', 'must not be blank'],
+    ['\u034f', 'must not be blank'],
+    ['\u200b', 'must not be blank'],
   ])('refuses %j: %s', (name, reason) => {
     expect(nameProblem(name)).toContain(reason);
   });

@@ -5,8 +5,9 @@
  */
 
 /**
- * Text that PostgreSQL can store and a person can read: not blank (Unicode White_Space only), no
- * control (Cc) or invisible formatting (Cf but the joiners) characters; see text-rules.ts.
+ * Text that PostgreSQL can store and a person can read: not blank (nothing but Unicode White_Space
+ * and default-ignorable code points such as the joiners), no control (Cc) or invisible formatting
+ * (Cf but the joiners) characters; see text-rules.ts.
  */
 const name = (description: string) =>
   ({
@@ -14,7 +15,7 @@ const name = (description: string) =>
     minLength: 1,
     maxLength: 255,
     'x-name': true,
-    description: `${description} Not blank; no control or invisible formatting characters.`,
+    description: `${description} Not blank (something visible, not only white space or joiners); no control or invisible formatting characters.`,
   }) as const;
 
 /**
