@@ -633,14 +633,21 @@ const CASES: Case[] = [
   },
   // Numbers PostgreSQL's numeric cannot hold, or would print far larger than sent.
   {
-    name: 'a scale above 16,383 (0e-16384)',
+    name: 'an exponent below -16,383 (0e-16384)',
     body: raw(eventJson('{"v":0e-16384}')),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
-    names: 'events[0].payload.v',
+    names: 'events[0].payload.v: the number 0e-16384 has an exponent beyond ±16383',
   },
   {
-    name: 'a negative zero with a scale above 16,383, in an array',
+    name: 'a scale above 16,383 with an exponent (0.0e-16383)',
+    body: raw(eventJson('{"v":0.0e-16383}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v: the number 0.0e-16383 has 16384 digits after the decimal point',
+  },
+  {
+    name: 'a negative zero with an exponent below -16,383, in an array',
     body: raw(eventJson('{"list":[1,[2,-0e-16384]]}')),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
