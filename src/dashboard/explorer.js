@@ -8,13 +8,15 @@
  *   a bar narrows the range to that bucket.
  * - Results (GET events, newest first) show time, topic, source and a one-line payload with the
  *   search terms highlighted; a click expands the pretty-printed payload. "Load more" follows the
- *   x-next-cursor of the previous page.
+ *   x-next-cursor of the previous page. Payloads are read with parseExact, as the live tail reads
+ *   them, so a number keeps every digit it was stored with.
  * - "live" switches to the tail (events/stream) with the same topic, source and q.
  *
  * Every text from the API reaches the page through textContent, never as HTML.
  */
 import { askForKey, AuthError, authHeaders, errorMessage, getJson, keyEvents } from './api.js';
 import { $, messageOf, numbers, setText, shortTime } from './dom.js';
+import { parseExact } from './exact-json.js';
 import { LiveTail } from './live-tail.js';
 import { highlighted, searchTerms } from './highlight.js';
 
@@ -199,7 +201,8 @@ async function loadPage(request) {
     throw new AuthError(await errorMessage(response));
   }
   if (!response.ok) throw new Error(await errorMessage(response));
-  const events = await response.json();
+  // Not response.json(): it would round 2868860079149422351 to a double.
+  const events = parseExact(await response.text());
   if (request !== state.request) return;
   state.cursor = response.headers.get('x-next-cursor');
   const terms = searchTerms(state.search.q);

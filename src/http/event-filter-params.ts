@@ -11,8 +11,9 @@ export const contentFilterProperties = {
   q: {
     type: 'string',
     maxLength: MAX_QUERY_LENGTH,
+    'x-query-text': true,
     description:
-      'Search: every word must appear (ignoring case) in the payload\'s string values (any depth) or the source; `"a quoted phrase"` must appear as written. Words split at spaces only, so `req-7f3a9c`, `10.0.3.7`, `/api/v1/cart` stay whole. See docs/search.md.',
+      'Search: every word must appear (ignoring case) in the payload\'s string values (any depth) or the source; `"a quoted phrase"` must appear as written. Words split at spaces only, so `req-7f3a9c`, `10.0.3.7`, `/api/v1/cart` stay whole. No control characters. See docs/search.md.',
   },
 } as const;
 
@@ -20,8 +21,9 @@ export const contentFilterProperties = {
 export const contentFilterPatternProperties = {
   [`^${FIELD_PREFIX.replace('.', '\\.')}`]: {
     type: 'string',
+    'x-query-text': true,
     description:
-      'field.<path>=<value>: the payload holds exactly this JSON value at this dotted path (field.http.status=500 is the number, field.code="500" the string, field.level=error a string).',
+      'field.<path>=<value>: the payload holds exactly this JSON value at this dotted path (field.http.status=500 is the number, field.code="500" the string, field.level=error a string). No control characters: a value holding one is found as a JSON string with its escape (field.msg="a\\tb").',
   },
 } as const;
 

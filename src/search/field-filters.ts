@@ -5,6 +5,7 @@
  * string), and as a string otherwise (`field.level=error`).
  */
 import { AggregatorError } from '../errors.js';
+import { controlProblem } from '../http/schemas/text-rules.js';
 
 export const FIELD_PREFIX = 'field.';
 
@@ -26,8 +27,10 @@ export interface FieldFilter {
 /**
  * The field filters among the query parameters (other parameters are ignored), in order.
  * Throws AGG_ERR_INVALID_QUERY, naming the parameter, for an empty key in the path
- * (`field.`, `field.a..b`), a path deeper than 16 keys or with a key over 255 characters or with
- * control characters, or a parameter given more than once.
+ * (`field.`, `field.a..b`), a path deeper than 16 keys or with a key over 255 characters, a
+ * control character in the path or the value (text-rules.ts, naming it; the query schema says
+ * the same of the value first), a quoted value that holds U+0000 once read as JSON (no payload
+ * holds one, and PostgreSQL's jsonb cannot), or a parameter given more than once.
  */
 export function parseFieldFilters(query: Record<string, unknown>): FieldFilter[] {
   const filters: FieldFilter[] = [];
@@ -40,21 +43,34 @@ export function parseFieldFilters(query: Record<string, unknown>): FieldFilter[]
         ? `the path is deeper than ${MAX_DEPTH} keys`
         : path.some((key) => key.length > MAX_KEY_LENGTH)
           ? `a key is longer than ${MAX_KEY_LENGTH} characters`
-          : // eslint-disable-next-line no-control-regex
-            path.some((key) => /[\u0000-\u001f\u007f]/.test(key))
-            ? 'a key holds control characters'
-            : typeof raw !== 'string'
-              ? 'give each field once'
-              : undefined;
-    if (problem !== undefined) {
-      throw new AggregatorError('AGG_ERR_INVALID_QUERY', `${name}: ${problem}`, [
-        { field: name, reason: problem },
-      ]);
-    }
-    const text = raw as string;
-    filters.push({ path, value: JSON_SCALAR.test(text) ? (JSON.parse(text) as JsonScalar) : text });
+          : (controlProblem(name) ??
+            (typeof raw !== 'string' ? 'give each field once' : controlProblem(raw)));
+    if (problem !== undefined) throw invalid(name, problem);
+    const value = scalarOf(raw as string);
+    const nul = nulProblem(value);
+    if (nul !== undefined) throw invalid(name, nul);
+    filters.push({ path, value });
   }
   return filters;
+}
+
+function invalid(name: string, reason: string): AggregatorError {
+  return new AggregatorError('AGG_ERR_INVALID_QUERY', `${name}: ${reason}`, [
+    { field: name, reason },
+  ]);
+}
+
+/** The value a parameter's text stands for: JSON when it is a JSON scalar, else the text. */
+function scalarOf(text: string): JsonScalar {
+  return JSON_SCALAR.test(text) ? (JSON.parse(text) as JsonScalar) : text;
+}
+
+/** Why a JSON-quoted value cannot be looked for: it holds U+0000 (`"a\u0000b"`). */
+function nulProblem(value: JsonScalar): string | undefined {
+  const at = typeof value === 'string' ? value.indexOf('\u0000') : -1;
+  return at < 0
+    ? undefined
+    : `must not contain the NUL character (U+0000 at index ${at} of the JSON string), which no payload holds`;
 }
 
 /** The smallest JSON object holding `filter.value` at `filter.path` (for a containment test). */

@@ -482,6 +482,28 @@ const CASES: Case[] = [
     names: 'events[0].topic must not be blank (only white space)',
   },
   {
+    name: 'a topic of joiners only (U+200D U+200C)',
+    body: withEvent({ topic: '\u200d\u200c' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names:
+      'events[0].topic must not be blank (only white space and invisible characters, such as U+200D at index 0)',
+  },
+  {
+    name: 'an event_id of a joiner between spaces',
+    body: withEvent({ event_id: ' \u200c ' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].event_id must not be blank',
+  },
+  {
+    name: 'a source of Hangul fillers and a variation selector',
+    body: withEvent({ source: '\u3164\ufe0f' }),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].source must not be blank',
+  },
+  {
     name: '\\u0000 in a payload string',
     body: withEvent({ payload: { msg: 'a\u0000b' } }),
     status: 422,
@@ -611,14 +633,21 @@ const CASES: Case[] = [
   },
   // Numbers PostgreSQL's numeric cannot hold, or would print far larger than sent.
   {
-    name: 'a scale above 16,383 (0e-16384)',
+    name: 'an exponent below -16,383 (0e-16384)',
     body: raw(eventJson('{"v":0e-16384}')),
     status: 422,
     code: 'AGG_ERR_VALIDATION',
-    names: 'events[0].payload.v',
+    names: 'events[0].payload.v: the number 0e-16384 has an exponent beyond ±16383',
   },
   {
-    name: 'a negative zero with a scale above 16,383, in an array',
+    name: 'a scale above 16,383 with an exponent (0.0e-16383)',
+    body: raw(eventJson('{"v":0.0e-16383}')),
+    status: 422,
+    code: 'AGG_ERR_VALIDATION',
+    names: 'events[0].payload.v: the number 0.0e-16383 has 16384 digits after the decimal point',
+  },
+  {
+    name: 'a negative zero with an exponent below -16,383, in an array',
     body: raw(eventJson('{"list":[1,[2,-0e-16384]]}')),
     status: 422,
     code: 'AGG_ERR_VALIDATION',

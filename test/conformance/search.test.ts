@@ -36,6 +36,7 @@ function payloadOf(i: number): Record<string, unknown> {
   }
   if (i === 23) p.msg = 'refused the connection';
   if (i === 29) p.file = 'C:\\logs\\app.log';
+  if (i === 31) p.cols = 'col1\tcol2';
   return p;
 }
 
@@ -120,6 +121,7 @@ for (const backend of suiteBackends()) {
 
       const T = `topic=${encodeURIComponent(topic)}`;
       const enc = encodeURIComponent;
+      const cc = (at: string) => `must not contain control characters (${at})`;
 
       const SEARCHES: [string, string, (e: LogEvent) => boolean][] = [
         ['a rare token, whole', 'req-7f3a9c', (e) => contains(e, 'req-7f3a9c')],
@@ -187,6 +189,11 @@ for (const backend of suiteBackends()) {
             at2(e.payload, ['nested', 'deep', 'ip']) === '10.0.1.1',
         ],
         ['an array is not its element', 'field.tags=tag-1', () => false],
+        [
+          'a string holding a tab, as a JSON escape',
+          `field.cols=${enc('"col1\\tcol2"')}`,
+          (e) => at2(e.payload, ['cols']) === 'col1\tcol2',
+        ],
         [
           'with q',
           `field.http.status=500&q=${enc('cart/2')}`,
@@ -264,7 +271,8 @@ for (const backend of suiteBackends()) {
         }
       });
 
-      const BAD: [string, string, string][] = [
+      // [name, path, the parameter the details name, the reason they give (when checked)]
+      const BAD: [string, string, string, string?][] = [
         ['an empty q', `/events?${T}&q=`, 'q'],
         ['a q of blanks', `/events?${T}&q=${enc('   ')}`, 'q'],
         ['a q over 512 characters', `/events?${T}&q=${'a'.repeat(513)}`, 'q'],
@@ -280,15 +288,56 @@ for (const backend of suiteBackends()) {
         ['a histogram q over 512', `/events/histogram?${T}&q=${'b'.repeat(600)}`, 'q'],
         ['a histogram bad field', `/events/histogram?${T}&field.x.=1`, 'field.x.'],
         ['a stream with an empty q', `/events/stream?q=`, 'q'],
+        // Control characters (a NUL, which PostgreSQL cannot take, answered 500), named.
+        ...(
+          [
+            ['/events', 'topic=a%00b', 'topic', cc('U+0000 at index 1')],
+            ['/events', `${T}&source=%00`, 'source', cc('U+0000 at index 0')],
+            ['/events', `${T}&q=err%00`, 'q', cc('U+0000 at index 3')],
+            ['/events', `${T}&q=%1B%5B31m`, 'q', cc('U+001B at index 0')],
+            ['/events', `${T}&q=a%C2%85`, 'q', cc('U+0085 at index 1')],
+            ['/events', `${T}&field.msg=a%00`, 'field.msg', cc('U+0000 at index 1')],
+            ['/events', `${T}&field.msg=x%0Ay`, 'field.msg', cc('U+000A at index 1')],
+            [
+              '/events',
+              `${T}&field.msg=${enc('"a\\u0000"')}`,
+              'field.msg',
+              'must not contain the NUL character (U+0000 at index 1',
+            ],
+            ['/events', `${T}&field.a%00b=1`, 'field.a\u0000b', cc('U+0000 at index 7')],
+            ['/events/histogram', 'topic=%00', 'topic', cc('U+0000 at index 0')],
+            ['/events/histogram', `${T}&source=s%00`, 'source', cc('U+0000 at index 1')],
+            ['/events/histogram', `${T}&q=%00`, 'q', cc('U+0000 at index 0')],
+            ['/events/histogram', `${T}&field.level=%00`, 'field.level', cc('U+0000 at index 0')],
+            ['/events/stream', `${T}&topic=a%00`, 'topic[1]', cc('U+0000 at index 1')],
+            ['/events/stream', 'source=%00', 'source', cc('U+0000 at index 0')],
+            ['/events/stream', 'q=a%00', 'q', cc('U+0000 at index 1')],
+            ['/events/stream', 'field.level=%00', 'field.level', cc('U+0000 at index 0')],
+            ['/conflicts', 'topic=a%00b', 'topic', cc('U+0000 at index 1')],
+            ['/topics/a%00b/dedup', '', 'topic', cc('U+0000 at index 1')],
+            ['/publish/receipts/1%00', '', 'message_id', cc('U+0000 at index 1')],
+          ] as const
+        ).map(([route, query, parameter, reason]): [string, string, string, string] => [
+          `a control character in ${parameter} of ${route}${query === '' ? '' : `?${query.replace(T, 'T')}`}`,
+          query === '' ? route : `${route}?${query}`,
+          parameter,
+          reason,
+        ]),
       ];
-      for (const [name, path, parameter] of BAD) {
+      for (const [name, path, parameter, reason] of BAD) {
         it(`refuses ${name} with 422 naming ${parameter}, and loses nothing`, async () => {
-          const reply = await request<{ code: string; details: { field: string }[] }>(
-            `${svc.url}${path}`,
-          );
-          expect(reply.status).toBe(422);
+          const reply = await request<{
+            code: string;
+            message: string;
+            details: { field: string; reason: string }[];
+          }>(`${svc.url}${path}`);
+          expect(reply.status, JSON.stringify(reply.body)).toBe(422);
           expect(reply.body.code).toBe('AGG_ERR_INVALID_QUERY');
           expect(reply.body.details.map((d) => d.field).join(' ')).toContain(parameter);
+          if (reason !== undefined) {
+            expect(reply.body.details.map((d) => d.reason).join(' ')).toContain(reason);
+            expect(reply.body.message).toContain(reason);
+          }
           // The store is as it was: every event still listed.
           const count = await request<unknown[]>(
             `${svc.url}/events?${T}&limit=1000&since=${at(0)}`,

@@ -3,11 +3,13 @@
  * against the real service on the embedded backend: a search from the URL shows the matching
  * stored events newest first with the terms marked and the payload expandable, the histogram of
  * their counts (a click on a bar narrows the range and the URL), more results through the cursor,
- * and live mode showing newly stored matching events only; no console error, no CSP violation.
+ * and live mode showing newly stored matching events only; a payload's numbers with every digit
+ * as stored; no console error, no CSP violation.
  * It saves docs/explorer.png, the screenshot the README shows, of a real search.
  *
  * Needs /usr/bin/chromium; without it the suite is skipped loudly, or fails with REQUIRE_SERVICES.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +18,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogEvent } from '../../src/log-event.js';
 import { REQUIRE_SERVICES } from '../helpers/environment.js';
-import { publish } from '../helpers/http.js';
+import { publish, request } from '../helpers/http.js';
 import { ROOT } from '../helpers/process-service.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 
@@ -199,4 +201,35 @@ describe.skipIf(skip)('explorer in Chromium', () => {
       await browser.close();
     }
   }, 120_000);
+
+  it('shows a result with every digit its payload was stored with', async () => {
+    const topic = `exact-${randomUUID().slice(0, 8)}`;
+    // Sent as text: JSON.stringify here would already round the numbers.
+    const reply = await request(`${svc.url}/publish?atomic=true`, {
+      method: 'POST',
+      rawBody: `{"events": [{"topic": "${topic}", "event_id": "x1", "timestamp": "${new Date(NOW).toISOString()}", "source": "s", "payload": {"trace_id": 2868860079149422351, "list": [18446744073709551617, 0.1000000000000000055511151231257827]}}]}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(reply.status).toBe(200);
+    const browser = await openBrowser();
+    const { page, problems } = browser;
+    try {
+      await page.goto(`${svc.url}/explore?topic=${topic}`);
+      const row = page.locator('#explore-results > li');
+      await expect.poll(() => row.count(), WAIT).toBe(1);
+      // The one-line payload, compact, with the digits as stored.
+      expect(await row.locator('.payload').textContent()).toBe(
+        '{"list":[18446744073709551617,0.1000000000000000055511151231257827],"trace_id":2868860079149422351}',
+      );
+      // Expanded, pretty-printed, the same digits.
+      await row.locator('.result-line').click();
+      const full = (await row.locator('pre.payload-full').textContent()) ?? '';
+      expect(full.replace(/\s+/g, '')).toBe(
+        '{"list":[18446744073709551617,0.1000000000000000055511151231257827],"trace_id":2868860079149422351}',
+      );
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });

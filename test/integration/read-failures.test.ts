@@ -1,7 +1,7 @@
 /**
  * A failed read is the service's failure, never "the database refused the events": a read
  * PostgreSQL fails on a row answers 500 AGG_ERR_INTERNAL, one it cancels (a statement timeout)
- * 503 AGG_ERR_STORE_UNAVAILABLE. And the live stream does not lose a whole announced range to one
+ * 503 AGG_ERR_STORE_UNAVAILABLE; the listing and the histogram alike. And the live stream does not lose a whole announced range to one
  * row it cannot read: the others of the range are delivered. On every backend.
  *
  * The rows are made unreadable for real: `events` becomes an updatable view over the table whose
@@ -64,7 +64,7 @@ for (const backend of suiteBackends()) {
         return startTestService(backend.name, { SEARCH_INDEX: 'off' }, resources);
       }
 
-      it('a read failing on a row answers 500 or 503, never 422; the stream delivers the rest', async () => {
+      it('a read failing on a row answers 500 or 503, never 422, listing and histogram; the stream delivers the rest', async () => {
         svc = await startWithUnreadableRows();
         const base = svc.url;
         const topic = `test-${randomUUID()}`;
@@ -81,16 +81,22 @@ for (const backend of suiteBackends()) {
         const delivered = await stream.waitFor(2);
         expect(delivered.map((e) => e.data.event_id)).toEqual(['ok-1', 'ok-2']);
 
-        const failed = await request<{ code: string }>(`${base}/events?topic=${topic}`);
-        expect(failed.status).toBe(500);
-        expect(failed.body.code).toBe('AGG_ERR_INTERNAL');
+        // The listing and the histogram over the same rows fail alike.
+        const day = 'since=2024-05-01T00:00:00Z&until=2024-05-02T00:00:00Z';
+        for (const path of [`/events?topic=${topic}`, `/events/histogram?topic=${topic}&${day}`]) {
+          const failed = await request<{ code: string }>(`${base}${path}`);
+          expect(failed.status, path).toBe(500);
+          expect(failed.body.code, path).toBe('AGG_ERR_INTERNAL');
+        }
 
         expect((await publish(base, [event(slow, 'unreadable-57014')])).status).toBeLessThan(300);
         await waitForDrain(base, 4);
-        const cancelled = await request<{ code: string }>(`${base}/events?topic=${slow}`);
-        expect(cancelled.status).toBe(503);
-        expect(cancelled.body.code).toBe('AGG_ERR_STORE_UNAVAILABLE');
-        expect(cancelled.headers.get('retry-after')).toBe('1');
+        for (const path of [`/events?topic=${slow}`, `/events/histogram?topic=${slow}&${day}`]) {
+          const cancelled = await request<{ code: string }>(`${base}${path}`);
+          expect(cancelled.status, path).toBe(503);
+          expect(cancelled.body.code, path).toBe('AGG_ERR_STORE_UNAVAILABLE');
+          expect(cancelled.headers.get('retry-after'), path).toBe('1');
+        }
 
         // Nothing was lost: all four are stored and counted; a later event still streams.
         expect(await stats(base)).toMatchObject({ received: 4, unique_processed: 4 });

@@ -108,6 +108,16 @@ describe('security', () => {
     expect((await request(url, { method: 'DELETE', headers: { 'x-api-key': ADMIN } })).status).toBe(
       404,
     );
+    // A NUL in the id is named at the door, not "the database refused the events".
+    const nul = await request<{ code: string; message: string }>(`${base}/dead-letters/a%00`, {
+      method: 'DELETE',
+      headers: { 'x-api-key': ADMIN },
+    });
+    expect(nul.status).toBe(422);
+    expect(nul.body).toMatchObject({
+      code: 'AGG_ERR_INVALID_QUERY',
+      message: 'message_id must not contain control characters (U+0000 at index 1)',
+    });
     expect(await svc.service.store.deadLetterCount()).toBe(0);
     await svc.close();
 

@@ -5,10 +5,12 @@
  */
 import { errorCodes, type FastifyError } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { AggregatorError, ERRORS } from '../../src/errors.js';
+import { AggregatorError, ERRORS, StoreRejectedError } from '../../src/errors.js';
 import { toAggregatorError } from '../../src/http/errors-json.js';
 import { mapRedisError } from '../../src/queue/redis-streams/redis-connection.js';
+import type { SqlDriver } from '../../src/store/sql-driver.js';
 import { mapSqlError, mapSqlReadError } from '../../src/store/sql-errors.js';
+import { SqlStore } from '../../src/store/sql/sql-store.js';
 
 type FastifyErrorClass = new (...args: string[]) => FastifyError;
 const fastifyErrors = Object.entries(
@@ -149,6 +151,64 @@ describe('error mapping', () => {
     }
     // The driver's error stays the cause, for the log.
     expect((read('22P02').cause as Error).message).toBe('sqlstate 22P02');
+  });
+
+  it('maps a refused value on every read of the SQL store to 500, never to the refused-write 422', async () => {
+    // A driver whose every statement fails as the drivers report a data exception (22021: a NUL
+    // in a parameter, 22P02: a row that cannot be rendered).
+    const refused = () =>
+      Promise.reject(
+        mapSqlError(Object.assign(new Error('invalid byte sequence'), { code: '22021' })),
+      );
+    const driver: SqlDriver = {
+      query: refused,
+      exec: refused,
+      transaction: refused,
+      listen: refused,
+      close: () => Promise.resolve(),
+    };
+    const store = new SqlStore(driver, 'pglite');
+    const filter = { topic: 't', source: 's', terms: ['w'], fields: [{ path: ['a'], value: 1 }] };
+    const reads: Record<string, () => Promise<unknown>> = {
+      listEvents: () => store.listEvents({ ...filter, order: 'desc', limit: 10, offset: 0 }),
+      listEventsWithoutSearch: () => store.listEvents({ order: 'asc', limit: 10, offset: 0 }),
+      histogram: () =>
+        store.histogram({
+          ...filter,
+          since: '2024-05-01T00:00:00.000Z',
+          until: '2024-05-02T00:00:00.000Z',
+          interval: '1h',
+        }),
+      eventsInIdRange: () => store.eventsInIdRange(1, 2),
+      eventsAfterId: () => store.eventsAfterId(0, ['t'], 10),
+      lastEventId: () => store.lastEventId(),
+      countEvents: () => store.countEvents('t'),
+      counters: () => store.counters(),
+      topicSummaries: () => store.topicSummaries(),
+      dedupStats: () => store.dedupStats('t'),
+      verify: () => store.verify(),
+      listConflicts: () => store.listConflicts({ topic: 't', limit: 10 }),
+      receipt: () => store.receipt('m'),
+      deadLetterCount: () => store.deadLetterCount(),
+      deadLetteredEvents: () => store.deadLetteredEvents(),
+      listDeadLetters: () => store.listDeadLetters({ limit: 10, offset: 0 }),
+      'inbox.depth': () => store.inbox.depth(),
+      'inbox.contains': () => store.inbox.contains('1'),
+      'inbox.peekIds': () => store.inbox.peekIds(10),
+    };
+    // The driver really refuses: a write still answers the refused-write error.
+    await expect(
+      store.deadLetter({ messageId: 'm', reason: 'r', body: '{}', eventCount: 1 }),
+    ).rejects.toBeInstanceOf(StoreRejectedError);
+    for (const [name, read] of Object.entries(reads)) {
+      const error: unknown = await read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, name).toBeInstanceOf(AggregatorError);
+      expect(error, name).not.toBeInstanceOf(StoreRejectedError);
+      expect(error, name).toMatchObject({ code: 'AGG_ERR_INTERNAL', statusCode: 500 });
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 /** Name and timestamp rules: each refusal names its own reason and the character at fault. */
 import { describe, expect, it } from 'vitest';
-import { nameProblem } from '../../src/http/schemas/text-rules.js';
+import { controlProblem, nameProblem } from '../../src/http/schemas/text-rules.js';
 import { NOT_ISO_8601, timestampProblem } from '../../src/timestamp.js';
 
 describe('nameProblem', () => {
@@ -12,6 +12,8 @@ describe('nameProblem', () => {
     'می\u200cخواهم',
     'x\u00a0y',
     'emoji\ufe0f',
+    'a\u200d',
+    '\u200c\u200dx',
   ])('accepts %j', (name) => {
     expect(nameProblem(name)).toBeUndefined();
   });
@@ -36,8 +38,42 @@ describe('nameProblem', () => {
     [' ', 'must not be blank (only white space)'],
     ['\u00a0\u3000', 'must not be blank'],
     ['\u1680\u2000\u200a\u202f\u205f', 'must not be blank'],
+    // Nothing visible: joiners and other default-ignorable code points, alone or with blanks.
+    [
+      '\u200d',
+      'must not be blank (only white space and invisible characters, such as U+200D at index 0)',
+    ],
+    ['\u200c\u200d\u200c', 'must not be blank (only white space and invisible characters'],
+    [
+      ' \u200d ',
+      'must not be blank (only white space and invisible characters, such as U+200D at index 1)',
+    ],
+    ['\ufe0f', 'must not be blank'],
+    ['\u3164\u3164', 'must not be blank'],
+    ['\u034f', 'must not be blank'],
+    ['\u200b', 'must not be blank'],
   ])('refuses %j: %s', (name, reason) => {
     expect(nameProblem(name)).toContain(reason);
+  });
+});
+
+describe('controlProblem (query filters)', () => {
+  it.each(['orders', 'a b', 'x\u00a0y', 'zw\u200bsp', '👨\u200d👩\u200d👧', ' ', ''])(
+    'accepts %j: only control characters are its concern',
+    (text) => {
+      expect(controlProblem(text)).toBeUndefined();
+    },
+  );
+
+  it.each([
+    ['err\u0000', 'must not contain control characters (U+0000 at index 3)'],
+    ['\u001b[31m', 'must not contain control characters (U+001B at index 0)'],
+    ['a\tb', 'must not contain control characters (U+0009 at index 1)'],
+    ['x\u0085', 'must not contain control characters (U+0085 at index 1)'],
+  ])('refuses %j: %s', (text, reason) => {
+    expect(controlProblem(text)).toBe(reason);
+    // The same words as the name rule, so a filter and a name are refused alike.
+    expect(nameProblem(`n${text}`)).toContain('must not contain control characters');
   });
 });
 
@@ -81,5 +117,12 @@ describe('the schema keywords', () => {
     expect(name.errors?.map((e) => e.keyword)).toEqual(['minLength']);
     expect(name('a\u0085')).toBe(false);
     expect(name.errors?.[0]?.message).toContain('U+0085');
+    const filter = ajv.compile({ type: 'string', 'x-query-text': true });
+    expect(filter('GET /api')).toBe(true);
+    expect(filter('a\u0000')).toBe(false);
+    expect(filter.errors?.[0]).toMatchObject({
+      keyword: 'x-query-text',
+      message: 'must not contain control characters (U+0000 at index 1)',
+    });
   });
 });

@@ -77,7 +77,9 @@ export function registerDeadLetterRoutes(
         tags: ['operations'],
         params: {
           type: 'object',
-          properties: { message_id: { type: 'string', minLength: 1, maxLength: 512 } },
+          properties: {
+            message_id: { type: 'string', minLength: 1, maxLength: 512, 'x-query-text': true },
+          },
         },
         response: {
           204: { type: 'null' },

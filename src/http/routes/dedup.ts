@@ -12,7 +12,7 @@ import type {
   DeadLetterStore,
   ReceiptStore,
 } from '../../store/store.js';
-import { eventOutcomeProperties } from '../schemas/event-schemas.js';
+import { eventOutcomeProperties, nameFilter } from '../schemas/event-schemas.js';
 
 const errors = {
   422: { $ref: 'Error#' },
@@ -47,7 +47,9 @@ export function registerDedupRoutes(
         tags: ['events'],
         params: {
           type: 'object',
-          properties: { message_id: { type: 'string', minLength: 1, maxLength: 64 } },
+          properties: {
+            message_id: { type: 'string', minLength: 1, maxLength: 64, 'x-query-text': true },
+          },
         },
         response: {
           200: {
@@ -109,7 +111,7 @@ export function registerDedupRoutes(
         querystring: {
           type: 'object',
           properties: {
-            topic: { type: 'string', minLength: 1, maxLength: 255 },
+            topic: nameFilter('Only this topic.'),
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
             before: { type: 'integer', minimum: 1 },
           },
@@ -169,7 +171,7 @@ export function registerDedupRoutes(
         tags: ['stats'],
         params: {
           type: 'object',
-          properties: { topic: { type: 'string', minLength: 1, maxLength: 255 } },
+          properties: { topic: nameFilter('The topic.') },
         },
         response: {
           200: {

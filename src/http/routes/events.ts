@@ -14,6 +14,7 @@ import {
   contentFilters,
 } from '../event-filter-params.js';
 import type { CounterReader, EventReader } from '../../store/store.js';
+import { nameFilter } from '../schemas/event-schemas.js';
 
 interface EventsQuery {
   q?: string;
@@ -87,8 +88,8 @@ export function registerEventRoutes(
           type: 'object',
           properties: {
             ...contentFilterProperties,
-            topic: { type: 'string', minLength: 1, maxLength: 255 },
-            source: { type: 'string', minLength: 1, maxLength: 255 },
+            topic: nameFilter('Only this topic.'),
+            source: nameFilter('Only this source.'),
             since: timeBound('Event time at or after this instant.'),
             until: timeBound('Event time before this instant.'),
             order: { type: 'string', enum: ['desc', 'asc'], default: 'desc' },

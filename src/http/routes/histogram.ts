@@ -17,6 +17,7 @@ import {
   contentFilterProperties,
   contentFilters,
 } from '../event-filter-params.js';
+import { nameFilter } from '../schemas/event-schemas.js';
 
 /** Most buckets one answer holds. */
 export const MAX_BUCKETS = 10_000;
@@ -60,8 +61,8 @@ export function registerHistogramRoutes(
           type: 'object',
           properties: {
             ...contentFilterProperties,
-            topic: { type: 'string', minLength: 1, maxLength: 255 },
-            source: { type: 'string', minLength: 1, maxLength: 255 },
+            topic: nameFilter('Only this topic.'),
+            source: nameFilter('Only this source.'),
             since: timeBound('Event time at or after this instant.'),
             until: timeBound('Event time before this instant.'),
             interval: {

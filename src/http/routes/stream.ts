@@ -15,6 +15,7 @@ import {
   contentFilters,
 } from '../event-filter-params.js';
 import type { EventReader } from '../../store/store.js';
+import { nameFilter } from '../schemas/event-schemas.js';
 
 /** Bytes waiting for one subscriber's full socket beyond which it is cut off. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
@@ -75,11 +76,11 @@ export function registerStreamRoutes(app: FastifyInstance, ctx: RouteContext<Eve
           properties: {
             topic: {
               type: 'array',
-              items: { type: 'string', minLength: 1, maxLength: 255 },
+              items: nameFilter('A topic.'),
               maxItems: 100,
               description: 'Only these topics (repeat the parameter for several).',
             },
-            source: { type: 'string', minLength: 1, maxLength: 255 },
+            source: nameFilter('Only this source.'),
             ...contentFilterProperties,
             last_event_id: {
               type: 'integer',

@@ -5,8 +5,9 @@
  */
 
 /**
- * Text that PostgreSQL can store and a person can read: not blank (Unicode White_Space only), no
- * control (Cc) or invisible formatting (Cf but the joiners) characters; see text-rules.ts.
+ * Text that PostgreSQL can store and a person can read: not blank (nothing but Unicode White_Space
+ * and default-ignorable code points such as the joiners), no control (Cc) or invisible formatting
+ * (Cf but the joiners) characters; see text-rules.ts.
  */
 const name = (description: string) =>
   ({
@@ -14,7 +15,21 @@ const name = (description: string) =>
     minLength: 1,
     maxLength: 255,
     'x-name': true,
-    description: `${description} Not blank; no control or invisible formatting characters.`,
+    description: `${description} Not blank (something visible, not only white space or joiners); no control or invisible formatting characters.`,
+  }) as const;
+
+/**
+ * A topic or source given to find events, in a query or a path: what a name may be as far as a
+ * comparison goes, so no control character (x-query-text, text-rules.ts), which the refusal names
+ * where PostgreSQL would fail on a NUL.
+ */
+export const nameFilter = (description: string) =>
+  ({
+    type: 'string',
+    minLength: 1,
+    maxLength: 255,
+    'x-query-text': true,
+    description: `${description} No control characters.`,
   }) as const;
 
 export const eventSchema = {

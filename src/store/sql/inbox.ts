@@ -1,9 +1,11 @@
 /**
  * The inbox queue's storage: rows of `inbox`, claimed, applied and deleted by one statement, so a
- * message is never applied twice nor lost whatever moment a worker dies.
+ * message is never applied twice nor lost whatever moment a worker dies. Its reads (depth,
+ * contains, peekIds) fail as reads (sql-errors.ts: reading), never as a refused write.
  */
 import type { AcceptedBatch } from '../../log-event.js';
 import type { SqlDriver } from '../sql-driver.js';
+import { reading } from '../sql-errors.js';
 import type { ApplyResult, Inbox } from '../store.js';
 import { APPLY_CTES, APPLY_SUMMARY } from './apply-statements.js';
 import type { SqlApplier } from './apply.js';
@@ -138,7 +140,7 @@ export class SqlInbox implements Inbox {
   }
 
   async depth(): Promise<{ messages: number; events: number }> {
-    const rows = await run<{ messages: number; events: number }>(this.db, INBOX_DEPTH, []);
+    const rows = await reading(run<{ messages: number; events: number }>(this.db, INBOX_DEPTH, []));
     return rows[0] ?? { messages: 0, events: 0 };
   }
 
@@ -147,12 +149,12 @@ export class SqlInbox implements Inbox {
   }
 
   async contains(id: string): Promise<boolean> {
-    const rows = await run(this.db, INBOX_CONTAINS, [id]);
+    const rows = await reading(run(this.db, INBOX_CONTAINS, [id]));
     return rows.length > 0;
   }
 
   async peekIds(maxMessages: number): Promise<string[]> {
-    const rows = await run<{ id: string }>(this.db, INBOX_PEEK_IDS, [maxMessages]);
+    const rows = await reading(run<{ id: string }>(this.db, INBOX_PEEK_IDS, [maxMessages]));
     return rows.map((r) => r.id);
   }
 

@@ -94,7 +94,7 @@ export class SqlStore implements Store {
   }
 
   histogram(query: HistogramQuery): Promise<HistogramBucket[]> {
-    return histogram(this.driver, query);
+    return reading(histogram(this.driver, query));
   }
 
   eventsInIdRange(from: number, to: number): Promise<StoredEvent[]> {
