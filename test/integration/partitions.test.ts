@@ -316,6 +316,52 @@ for (const { backend, skip } of contractBackends(BACKENDS)) {
         await expectConsistent(store);
       });
 
+      it.skipIf(backend.name === 'pglite')(
+        'a drop queued behind a long transaction lets applies through meanwhile, then drops',
+        async () => {
+          const { driver, store } = await open();
+          await store.maintainPartitions(new Date());
+          const [oldest] = await listPartitions(driver);
+          if (oldest === undefined) throw new Error('no partition');
+          const topic = `test-queued-${randomUUID()}`;
+          await store.applyBatches([message([ev(topic, 'old', oldest.from.toISOString())])], 0);
+          // A long read holds the table until released: the detach cannot have its lock.
+          let release = () => {};
+          const held = new Promise<void>((resolve) => (release = resolve));
+          let reading!: Promise<void>;
+          const readerIn = new Promise<void>((entered) => {
+            reading = driver.transaction(async (tx) => {
+              await tx.query('SELECT count(*) FROM events');
+              entered();
+              await held;
+            });
+          });
+          await readerIn;
+          const dropping = store.dropPartitions(oldest.to, []);
+          // Until the detach is seen waiting for its lock.
+          for (;;) {
+            const waiting = await driver.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE events DETACH%'`,
+            );
+            if ((waiting[0]?.n ?? 0) > 0) break;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          // An apply started now gets through while the long read still holds the table.
+          const applied = store
+            .applyBatches([message([ev(topic, 'new', new Date().toISOString())])], 0)
+            .then(() => 'applied' as const);
+          const stuck = new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 10_000));
+          const first = await Promise.race([applied, stuck]);
+          release();
+          await reading;
+          expect(first).toBe('applied');
+          expect(await dropping).toMatchObject({ partitions: 1, events: 1 });
+          expect(Object.keys(await homes(driver, topic))).toEqual(['new']);
+          await expectConsistent(store);
+        },
+      );
+
       it('a partition left detached by a crash before its drop is dropped by the next pass, its rows not counted again', async () => {
         const { driver, store } = await open();
         await store.maintainPartitions(new Date());

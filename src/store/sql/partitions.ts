@@ -11,6 +11,7 @@
  *
  * Every change runs under one advisory lock, so any number of processes may run the upkeep.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RETENTION_SHARD } from '../counter-shards.js';
 import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
 import { run, type Statement } from './statement.js';
@@ -39,6 +40,16 @@ export const DEFAULT_PARTITION = 'events_default';
 const PARTITION_LOCK_KEY = 7_212_018;
 /** How long a partition change waits for a table lock before giving up until the next run. */
 const LOCK_TIMEOUT = '2s';
+/**
+ * How long one attempt to detach waits for the table's exclusive lock, in ms. Waiting in the lock
+ * queue holds up every apply behind it, so an attempt gives up soon and tries again after a pause
+ * that lets the queue drain.
+ */
+const DETACH_WAIT_MS = 100;
+/** Attempts to detach before the pass gives up (the next pass starts over). */
+const DETACH_ATTEMPTS = 40;
+/** SQLSTATE lock_not_available: lock_timeout expired. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** Start of the interval holding `t` (UTC; weeks start on Monday). */
 export function intervalStart(interval: PartitionInterval, t: Date): Date {
@@ -254,11 +265,42 @@ export interface DroppedPartitions {
   /** Rows of kept topics moved to the default partition instead. */
   readonly kept: number;
   /**
-   * The longest time, in ms, one drop held the table's exclusive lock (from the detach to the
-   * commit of the first step; the DROP TABLE comes after): how long applies waited. 0 when
-   * nothing was dropped.
+   * The longest time, in ms, applies waited behind one drop's claim on the table's exclusive
+   * lock: the longest detach attempt, from its start (queued for the lock) to its give-up, or to
+   * the commit of the first step for the attempt that succeeded (the DROP TABLE comes after).
+   * 0 when nothing was dropped.
    */
   readonly exclusiveMs: number;
+}
+
+/**
+ * Detaches `name` from events in the caller's transaction, each attempt waiting at most
+ * DETACH_WAIT_MS for the table's exclusive lock inside a savepoint (so the work done before it in
+ * the transaction stays), up to DETACH_ATTEMPTS with growing pauses between.
+ * Resolves with the longest failed attempt (ms) and when the successful one started
+ * (performance.now()). Throws the lock error after the last attempt, or any other error at once.
+ */
+async function detachPartition(
+  tx: SqlQueryable,
+  name: string,
+): Promise<{ longestFailedMs: number; startedAt: number }> {
+  let longestFailedMs = 0;
+  for (let attempt = 1; ; attempt++) {
+    await tx.query('SAVEPOINT agg_detach');
+    await tx.query(`SET LOCAL lock_timeout = '${DETACH_WAIT_MS}ms'`);
+    const startedAt = performance.now();
+    try {
+      await tx.query(`ALTER TABLE events DETACH PARTITION ${name}`);
+      await tx.query('RELEASE SAVEPOINT agg_detach');
+      return { longestFailedMs, startedAt };
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code !== LOCK_NOT_AVAILABLE || attempt >= DETACH_ATTEMPTS) throw error;
+      longestFailedMs = Math.max(longestFailedMs, performance.now() - startedAt);
+      await tx.query('ROLLBACK TO SAVEPOINT agg_detach');
+      await sleep(Math.min(20 * attempt, 500));
+    }
+  }
 }
 
 /**
@@ -283,7 +325,9 @@ ORDER BY 1`,
  * 1. the partition is locked against writes (a late event of its range waits), not the table;
  * 2. its rows are counted per topic and added to `expired` (retention shard);
  * 3. it is detached (this takes the table's exclusive lock until the commit: applies and reads
- *    wait for milliseconds, the catalogue change and the commit), and the rows of `keepTopics`
+ *    wait for milliseconds, the catalogue change and the commit; an attempt queued behind a
+ *    long transaction gives up after DETACH_WAIT_MS and tries again, so the applies queued
+ *    behind it are never held longer than that), and the rows of `keepTopics`
  *    (topics retained longer, RETENTION_TOPIC_DAYS) are copied to the default partition, where
  *    their own retention deletes them row by row.
  *
@@ -308,6 +352,7 @@ export async function dropPartitions(
   let exclusiveMs = 0;
   for (const partition of doomed) {
     let detachedAt = 0;
+    let longestFailedMs = 0;
     const result = await driver.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
       const still = (await listPartitions(tx)).some((p) => p.name === partition.name);
@@ -329,8 +374,9 @@ export async function dropPartitions(
          FROM by_topic`,
         [keepTopics],
       );
-      detachedAt = performance.now();
-      await tx.query(`ALTER TABLE events DETACH PARTITION ${partition.name}`);
+      const detach = await detachPartition(tx, partition.name);
+      longestFailedMs = detach.longestFailedMs;
+      detachedAt = detach.startedAt;
       if ((counted?.kept ?? 0) > 0) {
         await tx.query(
           `INSERT INTO events SELECT * FROM ${partition.name} WHERE topic = ANY($1::text[])`,
@@ -340,7 +386,7 @@ export async function dropPartitions(
       return counted;
     });
     if (result === undefined) continue;
-    exclusiveMs = Math.max(exclusiveMs, performance.now() - detachedAt);
+    exclusiveMs = Math.max(exclusiveMs, longestFailedMs, performance.now() - detachedAt);
     await driver.query(`DROP TABLE IF EXISTS ${partition.name}`);
     partitions++;
     events += result.expired;
