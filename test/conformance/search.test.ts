@@ -34,6 +34,8 @@ function payloadOf(i: number): Record<string, unknown> {
     p.msg = 'ERR_TIMEOUT upstream: Connection Refused by 10.0.3.77';
     p.req = 'req-7f3a9c';
   }
+  // The rare token's digit-bearing word in another token: found by the index, not a match.
+  if (i === 19) p.job = 'job-7f3a9c';
   if (i === 23) p.msg = 'refused the connection';
   if (i === 29) p.file = 'C:\\logs\\app.log';
   if (i === 31) p.cols = 'col1\tcol2';
