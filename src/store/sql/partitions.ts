@@ -41,11 +41,13 @@ const PARTITION_LOCK_KEY = 7_212_018;
 /** How long a partition change waits for a table lock before giving up until the next run. */
 const LOCK_TIMEOUT = '2s';
 /**
- * How long one attempt to detach waits for the table's exclusive lock, in ms. Waiting in the lock
- * queue holds up every apply behind it, so an attempt gives up soon and tries again after a pause
- * that lets the queue drain.
+ * How long the first attempts to detach wait for the table's exclusive lock, in ms. Waiting in
+ * the lock queue holds up every apply behind it, so an attempt gives up soon and tries again
+ * after a pause that lets the queue drain. The wait doubles every DETACH_ATTEMPTS_PER_WAIT
+ * attempts (up to 1.6 s), so applies longer than the wait, always in flight, cannot starve it.
  */
 const DETACH_WAIT_MS = 100;
+const DETACH_ATTEMPTS_PER_WAIT = 8;
 /** Attempts to detach before the pass gives up (the next pass starts over). */
 const DETACH_ATTEMPTS = 40;
 /** SQLSTATE lock_not_available: lock_timeout expired. */
@@ -274,9 +276,10 @@ export interface DroppedPartitions {
 }
 
 /**
- * Detaches `name` from events in the caller's transaction, each attempt waiting at most
- * DETACH_WAIT_MS for the table's exclusive lock inside a savepoint (so the work done before it in
- * the transaction stays), up to DETACH_ATTEMPTS with growing pauses between.
+ * Detaches `name` from events in the caller's transaction, each attempt waiting for the table's
+ * exclusive lock inside a savepoint (so the work done before it in the transaction stays): at
+ * most DETACH_WAIT_MS at first, doubled every DETACH_ATTEMPTS_PER_WAIT attempts, up to
+ * DETACH_ATTEMPTS with growing pauses between (about 40 s in all when every attempt fails).
  * Resolves with the longest failed attempt (ms) and when the successful one started
  * (performance.now()). Throws the lock error after the last attempt, or any other error at once.
  */
@@ -287,7 +290,8 @@ async function detachPartition(
   let longestFailedMs = 0;
   for (let attempt = 1; ; attempt++) {
     await tx.query('SAVEPOINT agg_detach');
-    await tx.query(`SET LOCAL lock_timeout = '${DETACH_WAIT_MS}ms'`);
+    const waitMs = DETACH_WAIT_MS * 2 ** Math.floor((attempt - 1) / DETACH_ATTEMPTS_PER_WAIT);
+    await tx.query(`SET LOCAL lock_timeout = '${waitMs}ms'`);
     const startedAt = performance.now();
     try {
       await tx.query(`ALTER TABLE events DETACH PARTITION ${name}`);
