@@ -330,8 +330,8 @@ ORDER BY 1`,
  * 2. its rows are counted per topic and added to `expired` (retention shard);
  * 3. it is detached (this takes the table's exclusive lock until the commit: applies and reads
  *    wait for milliseconds, the catalogue change and the commit; an attempt queued behind a
- *    long transaction gives up after DETACH_WAIT_MS and tries again, so the applies queued
- *    behind it are never held longer than that), and the rows of `keepTopics`
+ *    long transaction gives up after its wait, 100 ms at first (detachPartition), and tries
+ *    again, so the applies queued behind it are held no longer than one attempt's wait), and the rows of `keepTopics`
  *    (topics retained longer, RETENTION_TOPIC_DAYS) are copied to the default partition, where
  *    their own retention deletes them row by row.
  *
