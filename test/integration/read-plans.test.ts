@@ -273,6 +273,24 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
       });
     }
 
+    for (const order of ['desc', 'asc'] as const) {
+      it(`a cursor page (${order}) reads no partition beyond the cursor's day`, async () => {
+        const { db, plans } = explaining(driver);
+        const after = { timestamp: '2026-01-01T12:00:00.000000Z', id: 43_200 };
+        const rows = await listEvents(db, { ...page, topic: 't3', order, after }, NOW);
+        expect(rows.length).toBeGreaterThan(0);
+        const read = [...new Set(plans.flatMap(nodes).map((n) => n['Relation Name'] ?? ''))].filter(
+          (name) => /^events_p\d{10}$/.test(name),
+        );
+        expect(read).toContain('events_p2026010100');
+        // Names sort as their days: desc reads no later day, asc no earlier one.
+        const beyond = read.filter((name) =>
+          order === 'desc' ? name > 'events_p2026010100' : name < 'events_p2026010100',
+        );
+        expect(beyond).toEqual([]);
+      });
+    }
+
     it('the rare token is found by the trigram index', async () => {
       const { db, plans } = explaining(driver);
       const rows = await listEvents(db, SEARCHES['a rare token (1 match)'] as EventQuery, NOW);

@@ -46,7 +46,12 @@ export interface ScanResult {
   readonly full: boolean;
 }
 
-/** Keyset condition: rows strictly beyond the cursor in (timestamp, id) order. */
+/**
+ * Keyset condition: rows strictly beyond the cursor in (timestamp, id) order. The row comparison
+ * decides; the plain bound on "timestamp" it implies is there for the planner, which prunes the
+ * partitions of events by plain bounds only: without it a page far back in time still opened
+ * every newer day's partition (and walked its index).
+ */
 export function cursorCondition(
   after: NonNullable<EventQuery['after']>,
   desc: boolean,
@@ -55,7 +60,8 @@ export function cursorCondition(
   // Pages neither skip nor repeat rows while new events arrive.
   const ts = param(after.timestamp);
   const id = param(after.id);
-  return `("timestamp", id) ${desc ? '<' : '>'} (${ts}::timestamptz, ${id}::bigint)`;
+  const beyond = desc ? '<' : '>';
+  return `"timestamp" ${beyond}= ${ts}::timestamptz AND ("timestamp", id) ${beyond} (${ts}::timestamptz, ${id}::bigint)`;
 }
 
 /**
