@@ -74,7 +74,6 @@ export const SQL_BACKENDS: readonly SqlBackend[] = [
   },
 ];
 
-
 /** A migrated store of its own on `backend`; the caller disposes of it. */
 export async function openMigrated(backend: SqlBackend): Promise<OpenedSql> {
   const empty = await backend.empty();

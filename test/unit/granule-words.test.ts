@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { matchesFields, matchesTerms } from '../../src/search/event-match.js';
 import type { FieldFilter } from '../../src/search/field-filters.js';
-import { bodyWords, collectWords, queryPieces, withWords } from '../../src/search/granule-words.js';
+import {
+  bodyWords,
+  collectWords,
+  GRANULE_EVENTS,
+  queryPieces,
+  withWords,
+} from '../../src/search/granule-words.js';
 
 const words = (value: unknown) => {
   const set = new Set<string>();
@@ -35,15 +41,30 @@ describe('granule words', () => {
         { topic: 't', event_id: '2', source: 'host-1', payload: { msg: 'slow' } },
       ],
     });
-    expect(bodyWords(body).split('\n')).toEqual(['host-1', 'ok', 'slow']);
-    expect(bodyWords(Buffer.from(body))).toBe(bodyWords(body));
+    expect(bodyWords(body)).toEqual(['host-1\nok\nslow']);
+    expect(bodyWords(Buffer.from(body))).toEqual(bodyWords(body));
+  });
+
+  it('of a body: one text per GRANULE_EVENTS events, in order', () => {
+    const events = Array.from({ length: GRANULE_EVENTS * 2 + 1 }, (_, i) => ({
+      source: 's',
+      payload: { i },
+    }));
+    const chunks = bodyWords(JSON.stringify({ events }));
+    expect(chunks).toHaveLength(3);
+    expect(chunks[0]?.split('\n')).toEqual([
+      's',
+      ...events.slice(0, GRANULE_EVENTS).map((e) => `${e.payload.i}`),
+    ]);
+    expect(chunks[2]).toBe(`s\n${GRANULE_EVENTS * 2}`);
+    expect(bodyWords('{"events":[]}')).toEqual([]);
   });
 
   it('ride with the body, which is spliced in unchanged', () => {
     const body = '{"events":[{"source":"s","payload":{"q":"a \\"quoted\\" word"}}]}';
-    const wrapped = JSON.parse(withWords(body).toString()) as { words: string; body: unknown };
+    const wrapped = JSON.parse(withWords(body).toString()) as { words: string[]; body: unknown };
     expect(wrapped.body).toEqual(JSON.parse(body));
-    expect(wrapped.words.split('\n')).toEqual(['s', 'a', '"quoted"', 'word']);
+    expect(wrapped.words).toEqual(['s\na\n"quoted"\nword']);
   });
 
   it('a body that is not JSON is a SyntaxError', () => {

@@ -8,6 +8,7 @@
  * inserted in one global order (topic, event_id) because concurrent batches that take
  * overlapping keys in different orders deadlock; conflicts that still happen are retried.
  */
+import { GRANULE_EVENTS } from '../../search/granule-words.js';
 import { differs, ISO_UTC } from './sql-fragments.js';
 import type { Statement } from './statement.js';
 
@@ -21,8 +22,9 @@ export const INSERTED_CHANNEL = 'agg_events_inserted';
 /**
  * The CTEs of every apply statement after the messages are known. They expect a CTE
  * `claimed(ord, events, message_id, words)` (one row per message, `events` a JSON array,
- * `message_id` null for an atomic publish, `words` the events' words for the search granule,
- * granule-words.ts, or null to gather them here), `$2` = counter shard and `$3` = whether
+ * `message_id` null for an atomic publish, `words` a JSON array of the words of each
+ * GRANULE_EVENTS events for their search granules, granule-words.ts, or null to gather them
+ * here), `$2` = counter shard and `$3` = whether
  * conflicting duplicates are rejected (DUPLICATE_POLICY=reject-conflicts).
  *
  * `outcome` says what became of each event: S stored, D duplicate of the stored copy, C a
@@ -72,7 +74,7 @@ inserted AS (
   SELECT f.topic, f.event_id, f.ts, f.source, f.payload
   FROM firsts f JOIN keyed k USING (topic, event_id)
   ORDER BY f.topic, f.event_id
-  RETURNING id, "timestamp"
+  RETURNING id, "timestamp", topic, event_id
 ),
 -- The stored key of each key this statement did not insert: one lookup per key, not per copy.
 -- (LIMIT keeps it an index lookup per key: as a join the planner might scan the whole table.)
@@ -206,14 +208,21 @@ receipted AS (
   GROUP BY message_id
   ON CONFLICT (message_id) DO NOTHING
 ),
--- The search granule of the rows inserted (migration 0011): their id and time ranges and the
--- words of every claimed message (duplicates' words too: a superset does no harm).
+-- The search granules of the rows inserted (migration 0011), one per message and run of
+-- ${GRANULE_EVENTS} events: their id and time ranges and the words of the run (duplicates' words too: a
+-- superset does no harm; a message without words, the words of all its events).
+chunks AS (
+  SELECT f.mord, (f.eord - 1) / ${GRANULE_EVENTS} AS chunk, min(i.id) AS first_id,
+         max(i.id) AS last_id, min(i."timestamp") AS min_ts, max(i."timestamp") AS max_ts
+  FROM inserted i JOIN firsts f USING (topic, event_id)
+  GROUP BY 1, 2
+),
 granuled AS (
   INSERT INTO event_granules (first_id, last_id, min_ts, max_ts, words)
-  SELECT min(i.id), max(i.id), min(i."timestamp"), max(i."timestamp"),
-         (SELECT string_agg(coalesce(c.words, event_granule_words_of(c.events)), E'\n')
-          FROM claimed c)
-  FROM inserted i HAVING count(*) > 0
+  SELECT k.first_id, k.last_id, k.min_ts, k.max_ts,
+         (SELECT coalesce(c.words->>k.chunk::int, event_granule_words_of(c.events))
+          FROM claimed c WHERE c.ord = k.mord)
+  FROM chunks k
 )`;
 
 /** The summary every apply statement ends with: one pass over the outcomes. */
@@ -234,7 +243,7 @@ export const APPLY_BATCHES: Statement = {
   text: `
 WITH msgs AS (
   SELECT (m.value->>'id') COLLATE "C" AS message_id, m.value->'body'->'events' AS events, m.ord,
-         m.value->>'words' AS words
+         m.value->'words' AS words
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS m(value, ord)
 ),
 fresh AS (
@@ -261,7 +270,7 @@ const APPLY_ACCEPTED_CTE = `
 WITH request AS (SELECT convert_from($1::bytea, 'UTF8')::jsonb AS value),
 claimed AS (
   SELECT 1::bigint AS ord, value->'body'->'events' AS events, NULL::text AS message_id,
-         value->>'words' AS words
+         value->'words' AS words
   FROM request
 ),
 ${APPLY_CTES}`;
@@ -289,7 +298,7 @@ export const APPLY_ACCEPTED_GROUP: Statement = {
   text: `
 WITH claimed AS (
   SELECT b.ord, b.value->'body'->'events' AS events, NULL::text AS message_id,
-         b.value->>'words' AS words
+         b.value->'words' AS words
   FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
 ),
 ${APPLY_CTES},

@@ -69,7 +69,7 @@ export const INBOX_APPEND: Statement = {
   name: 'agg_inbox_append',
   text: `INSERT INTO inbox (events, event_count, traceparent, words)
        SELECT b.value->'body'->'events', jsonb_array_length(b.value->'body'->'events'),
-              ($2::text[])[b.ord], b.value->>'words'
+              ($2::text[])[b.ord], b.value->'words'
        FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
        ORDER BY b.ord
        RETURNING id`,
