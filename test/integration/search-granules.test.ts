@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FieldFilter } from '../../src/search/field-filters.js';
+import { GRANULE_EVENTS } from '../../src/search/granule-words.js';
 import { matchesFields, matchesTerms } from '../../src/search/event-match.js';
 import { SCAN_WINDOW } from '../../src/store/sql/search.js';
 import type { QueuedBatch } from '../../src/store/store.js';
@@ -111,6 +112,12 @@ for (const { backend, skip } of contractBackends(SQL_BACKENDS)) {
         );
         // Messages of 502, 500 (x5) and 101 events, cut into runs of GRANULE_EVENTS (128).
         expect(granules?.n).toBe(4 + 5 * 4 + 1);
+        // Each run's rows got consecutive ids (one apply at a time here), whatever their keys'
+        // order: a granule reads no more rows than its own.
+        const [span] = await driver.query<{ widest: number }>(
+          'SELECT max(last_id - first_id + 1)::float8 AS widest FROM event_granules',
+        );
+        expect(span?.widest).toBe(GRANULE_EVENTS);
 
         const since = new Date(NOW - 30 * 24 * HOUR).toISOString();
         const until = new Date(NOW + HOUR).toISOString();

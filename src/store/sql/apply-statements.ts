@@ -68,12 +68,14 @@ keyed AS (
   ON CONFLICT (topic, event_id) DO NOTHING
   RETURNING topic, event_id
 ),
--- The payload rows of the keys inserted, each into its event-time partition (or the default).
+-- The payload rows of the keys inserted, each into its event-time partition (or the default), in
+-- the order of the messages and their events: each run of them gets ids close together, so its
+-- search granule (below) covers few other rows. (No unique index here: no order to deadlock on.)
 inserted AS (
   INSERT INTO events (topic, event_id, "timestamp", source, payload)
   SELECT f.topic, f.event_id, f.ts, f.source, f.payload
   FROM firsts f JOIN keyed k USING (topic, event_id)
-  ORDER BY f.topic, f.event_id
+  ORDER BY f.mord, f.eord
   RETURNING id, "timestamp", topic, event_id
 ),
 -- The stored key of each key this statement did not insert: one lookup per key, not per copy.
