@@ -94,8 +94,8 @@ export interface Config {
   /** What happens to a duplicate that differs from the stored copy. */
   readonly duplicatePolicy: DuplicatePolicy;
   /**
-   * Whether the search indexes exist (trigram over the search text, containment over the payload):
-   * fast rare-term search and field filters at a cost to ingest (docs/search.md).
+   * Whether the trigram index over the search granules' words exists: fast rare-term search and
+   * field filters at a cost to ingest (docs/search.md). The granules are written either way.
    */
   readonly searchIndex: boolean;
   /** Requests per key (or per client address) per window; 0 turns rate limiting off. */

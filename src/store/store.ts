@@ -369,6 +369,11 @@ export interface RetentionStore {
     exceptTopics: readonly string[],
   ): Promise<number>;
   /**
+   * Deletes up to `limit` search granules (docs/search.md) wholly before `before` whose rows are
+   * all gone; resolves with how many. Nothing is counted: granules only narrow searches.
+   */
+  forgetGranules(before: Date, limit: number): Promise<number>;
+  /**
    * Forgets up to `limit` keys with event time before `before` whose payload row is gone, counted
    * as keys_expired: a later copy is stored again. `topics` narrows the keys looked at: never those
    * of `except`, and only those of `only` when given (topics whose payloads can expire).

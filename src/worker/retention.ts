@@ -85,6 +85,7 @@ export class Retention {
       payloads += await this.inBatches(signal, () =>
         this.store.expireUnpartitioned(before, BATCH, own),
       );
+      await this.inBatches(signal, () => this.store.forgetGranules(before, BATCH));
     }
     for (const [topic, topicDays] of overrides) {
       if (topicDays <= 0 || topicDays === days) continue;

@@ -5,13 +5,8 @@
  * and the migration of a store holding data in the old single table.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadMigrations, migrate, migrated } from '../../src/store/migrate.js';
-import { PgliteDriver } from '../../src/store/pglite/pglite-driver.js';
-import { PgDriver } from '../../src/store/postgres/pg-driver.js';
+import { loadMigrations, migrate } from '../../src/store/migrate.js';
 import {
   addIntervals,
   DEFAULT_PARTITION,
@@ -26,69 +21,9 @@ import { prepareStorage } from '../../src/store/sql/storage-options.js';
 import type { SqlDriver } from '../../src/store/sql-driver.js';
 import type { QueuedBatch, Store } from '../../src/store/store.js';
 import { contractBackends } from '../contract/contract-backends.js';
-import { needsPostgres, TEST_DATABASE_URL } from '../helpers/environment.js';
-import { ROOT } from '../helpers/process-service.js';
+import { openMigrated, SQL_BACKENDS, type OpenedSql } from '../helpers/sql-backends.js';
 
 const DAY = 24 * 3600_000;
-
-interface Opened {
-  readonly driver: SqlDriver;
-  readonly store: SqlStore;
-  dispose(): Promise<void>;
-}
-
-/** An empty database (or data directory) of its own, not migrated. */
-interface Backend {
-  readonly name: string;
-  readonly inPair: (p: Parameters<typeof needsPostgres>[0]) => boolean;
-  readonly services: readonly ('postgres' | 'redis' | 'nats')[];
-  empty(): Promise<{ driver: SqlDriver; dispose(): Promise<void> }>;
-}
-
-const BACKENDS: readonly Backend[] = [
-  {
-    name: 'postgres',
-    inPair: needsPostgres,
-    services: ['postgres'],
-    async empty() {
-      const name = `agg_part_${randomUUID().slice(0, 8)}`;
-      const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await admin.connect();
-      await admin.query(`CREATE DATABASE "${name}"`);
-      await admin.end();
-      const url = new URL(TEST_DATABASE_URL);
-      url.pathname = `/${name}`;
-      const driver = new PgDriver({ connectionString: url.toString(), poolSize: 4 });
-      return {
-        driver,
-        async dispose() {
-          await driver.close();
-          const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-          await client.connect();
-          await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-          await client.end();
-        },
-      };
-    },
-  },
-  {
-    name: 'pglite',
-    inPair: (p) => !needsPostgres(p),
-    services: [],
-    async empty() {
-      const dir = join(ROOT, 'test-results', 'tmp', `pglite-part-${randomUUID().slice(0, 8)}`);
-      mkdirSync(dir, { recursive: true });
-      const driver = await PgliteDriver.open(dir);
-      return {
-        driver,
-        async dispose() {
-          await driver.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    },
-  },
-];
 
 function message(events: object[]): QueuedBatch {
   return { id: `m-${randomUUID()}`, body: JSON.stringify({ events }) };
@@ -117,28 +52,17 @@ async function homes(driver: SqlDriver, topic: string): Promise<Record<string, s
   return Object.fromEntries(rows.map((r) => [r.event_id, r.home]));
 }
 
-for (const { backend, skip } of contractBackends(BACKENDS)) {
+for (const { backend, skip } of contractBackends(SQL_BACKENDS)) {
   describe.skipIf(skip !== undefined)(
     `partitioned storage on ${backend.name}${skip ? ` (SKIPPED: ${skip})` : ''}`,
     () => {
-      const opened: Opened[] = [];
+      const opened: OpenedSql[] = [];
       afterEach(async () => {
         for (const o of opened.splice(0)) await o.dispose();
       });
       /** A migrated store of its own, with no partition yet. */
-      const open = async (): Promise<Opened> => {
-        const empty = await backend.empty();
-        try {
-          await migrated(empty.driver);
-        } catch (error) {
-          await empty.dispose().catch(() => undefined);
-          throw error;
-        }
-        const o = {
-          driver: empty.driver,
-          store: new SqlStore(empty.driver, backend.name === 'pglite' ? 'pglite' : 'postgres'),
-          dispose: () => empty.dispose(),
-        };
+      const open = async (): Promise<OpenedSql> => {
+        const o = await openMigrated(backend);
         opened.push(o);
         return o;
       };

@@ -8,6 +8,7 @@
  * inserted in one global order (topic, event_id) because concurrent batches that take
  * overlapping keys in different orders deadlock; conflicts that still happen are retried.
  */
+import { GRANULE_EVENTS } from '../../search/granule-words.js';
 import { differs, ISO_UTC } from './sql-fragments.js';
 import type { Statement } from './statement.js';
 
@@ -20,9 +21,11 @@ export const INSERTED_CHANNEL = 'agg_events_inserted';
 
 /**
  * The CTEs of every apply statement after the messages are known. They expect a CTE
- * `claimed(ord, events, message_id)` (one row per message, `events` a JSON array, `message_id`
- * null for an atomic publish), `$2` = counter shard and `$3` = whether conflicting duplicates
- * are rejected (DUPLICATE_POLICY=reject-conflicts).
+ * `claimed(ord, events, message_id, words)` (one row per message, `events` a JSON array,
+ * `message_id` null for an atomic publish, `words` a JSON array of the words of each
+ * GRANULE_EVENTS events for their search granules, granule-words.ts, or null to gather them
+ * here), `$2` = counter shard and `$3` = whether
+ * conflicting duplicates are rejected (DUPLICATE_POLICY=reject-conflicts).
  *
  * `outcome` says what became of each event: S stored, D duplicate of the stored copy, C a
  * duplicate whose timestamp, source or payload differ (a conflict, dropped), R a conflict
@@ -65,13 +68,15 @@ keyed AS (
   ON CONFLICT (topic, event_id) DO NOTHING
   RETURNING topic, event_id
 ),
--- The payload rows of the keys inserted, each into its event-time partition (or the default).
+-- The payload rows of the keys inserted, each into its event-time partition (or the default), in
+-- the order of the messages and their events: each run of them gets ids close together, so its
+-- search granule (below) covers few other rows. (No unique index here: no order to deadlock on.)
 inserted AS (
   INSERT INTO events (topic, event_id, "timestamp", source, payload)
   SELECT f.topic, f.event_id, f.ts, f.source, f.payload
   FROM firsts f JOIN keyed k USING (topic, event_id)
-  ORDER BY f.topic, f.event_id
-  RETURNING id
+  ORDER BY f.mord, f.eord
+  RETURNING id, "timestamp", topic, event_id
 ),
 -- The stored key of each key this statement did not insert: one lookup per key, not per copy.
 -- (LIMIT keeps it an index lookup per key: as a join the planner might scan the whole table.)
@@ -204,6 +209,22 @@ receipted AS (
   FROM outcome WHERE message_id IS NOT NULL
   GROUP BY message_id
   ON CONFLICT (message_id) DO NOTHING
+),
+-- The search granules of the rows inserted (migration 0011), one per message and run of
+-- ${GRANULE_EVENTS} events: their id and time ranges and the words of the run (duplicates' words too: a
+-- superset does no harm; a message without words, the words of all its events).
+chunks AS (
+  SELECT f.mord, (f.eord - 1) / ${GRANULE_EVENTS} AS chunk, min(i.id) AS first_id,
+         max(i.id) AS last_id, min(i."timestamp") AS min_ts, max(i."timestamp") AS max_ts
+  FROM inserted i JOIN firsts f USING (topic, event_id)
+  GROUP BY 1, 2
+),
+granuled AS (
+  INSERT INTO event_granules (first_id, last_id, min_ts, max_ts, words)
+  SELECT k.first_id, k.last_id, k.min_ts, k.max_ts,
+         (SELECT coalesce(c.words->>k.chunk::int, event_granule_words_of(c.events))
+          FROM claimed c WHERE c.ord = k.mord)
+  FROM chunks k
 )`;
 
 /** The summary every apply statement ends with: one pass over the outcomes. */
@@ -218,12 +239,13 @@ SELECT (SELECT count(*) FROM claimed)::float8 AS messages,
         FROM inserted HAVING count(*) > 0) IS NOT NULL AS notified
 FROM outcome`;
 
-/** $1: JSON array of {id, body}. Messages already in the ledger are left out. */
+/** $1: JSON array of {id, body, words}. Messages already in the ledger are left out. */
 export const APPLY_BATCHES: Statement = {
   name: 'agg_apply_batches',
   text: `
 WITH msgs AS (
-  SELECT (m.value->>'id') COLLATE "C" AS message_id, m.value->'body'->'events' AS events, m.ord
+  SELECT (m.value->>'id') COLLATE "C" AS message_id, m.value->'body'->'events' AS events, m.ord,
+         m.value->'words' AS words
   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS m(value, ord)
 ),
 fresh AS (
@@ -234,7 +256,7 @@ fresh AS (
 ),
 -- The same message twice in one call is applied once.
 claimed AS (
-  SELECT DISTINCT ON (message_id) msgs.ord, msgs.events, message_id
+  SELECT DISTINCT ON (message_id) msgs.ord, msgs.events, message_id, msgs.words
   FROM msgs JOIN fresh USING (message_id)
   ORDER BY message_id, msgs.ord
 ),
@@ -242,11 +264,16 @@ ${APPLY_CTES}
 ${APPLY_SUMMARY}`,
 };
 
-/** $1: a request body as UTF-8 bytes, applied as one message without a ledger row. */
+/**
+ * $1: a request body with its words (granule-words.ts withWords) as UTF-8 bytes, applied as one
+ * message without a ledger row.
+ */
 const APPLY_ACCEPTED_CTE = `
-WITH claimed AS (
-  SELECT 1::bigint AS ord, convert_from($1::bytea, 'UTF8')::jsonb->'events' AS events,
-         NULL::text AS message_id
+WITH request AS (SELECT convert_from($1::bytea, 'UTF8')::jsonb AS value),
+claimed AS (
+  SELECT 1::bigint AS ord, value->'body'->'events' AS events, NULL::text AS message_id,
+         value->'words' AS words
+  FROM request
 ),
 ${APPLY_CTES}`;
 /**
@@ -264,7 +291,7 @@ FROM outcome o ORDER BY o.eord`,
 
 /**
  * Several atomic publishes in one statement (apply-groups.ts): $1 is the JSON array of their
- * request bodies, as UTF-8 bytes. A request's position in the array (from 1) is its `request`;
+ * request bodies with their words (granule-words.ts withWords), as UTF-8 bytes. A request's position in the array (from 1) is its `request`;
  * one row per event, by request then position, with what became of it. Within the statement
  * the earlier request's copy of a key is the first, as if the requests had been applied in turn.
  */
@@ -272,7 +299,8 @@ export const APPLY_ACCEPTED_GROUP: Statement = {
   name: 'agg_apply_accepted_group',
   text: `
 WITH claimed AS (
-  SELECT b.ord, b.value->'events' AS events, NULL::text AS message_id
+  SELECT b.ord, b.value->'body'->'events' AS events, NULL::text AS message_id,
+         b.value->'words' AS words
   FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
 ),
 ${APPLY_CTES},

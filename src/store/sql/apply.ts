@@ -19,6 +19,7 @@ import { toResult, type ApplyRow } from './rows/apply-result-row.js';
 import { AcceptedApplyGroups, type GroupOutcomeRow } from './apply-groups.js';
 import { APPLY_ACCEPTED_DETAIL, APPLY_ACCEPTED_GROUP, APPLY_BATCHES } from './apply-statements.js';
 import { toOutcome, type OutcomeRow } from './rows/outcome-codec.js';
+import { bodyWords, withWords } from '../../search/granule-words.js';
 import { asBytes } from './request-bytes.js';
 import type { Statement } from './statement.js';
 
@@ -77,8 +78,14 @@ export class SqlApplier {
 
   applyBatches(batches: readonly QueuedBatch[], shard: number): Promise<ApplyResult> {
     if (batches.length === 0) return Promise.resolve(toResult(undefined));
-    // The events are already JSON; splice them in rather than parse and serialise them again.
-    const json = `[${batches.map((b) => `{"id":${JSON.stringify(b.id)},"body":${b.body}}`).join(',')}]`;
+    // The events are already JSON; splice them in rather than serialise them again. They are
+    // parsed once, here, for the words of the search granule.
+    const json = `[${batches
+      .map(
+        (b) =>
+          `{"id":${JSON.stringify(b.id)},"words":${JSON.stringify(bodyWords(b.body))},"body":${b.body}}`,
+      )
+      .join(',')}]`;
     return this.run(APPLY_BATCHES, [json, shard]);
   }
 
@@ -93,7 +100,11 @@ export class SqlApplier {
     options: { detail?: boolean } = {},
   ): Promise<AtomicResult> {
     if (!this.rejectConflicts) {
-      const outcomes = await this.groups.apply(asBytes(batch.body), batch.eventCount, shard);
+      const outcomes = await this.groups.apply(
+        withWords(asBytes(batch.body)),
+        batch.eventCount,
+        shard,
+      );
       return {
         ...summariseOutcomes(outcomes),
         outcomes: options.detail === true ? outcomes : undefined,
@@ -103,7 +114,7 @@ export class SqlApplier {
       this.driver.transaction(async (tx) => {
         const rows = await tx.query<OutcomeRow>(
           APPLY_ACCEPTED_DETAIL.text,
-          [asBytes(batch.body), shard, true],
+          [withWords(asBytes(batch.body)), shard, true],
           APPLY_ACCEPTED_DETAIL.name,
         );
         const outcomes = rows.map(toOutcome);

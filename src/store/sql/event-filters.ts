@@ -3,6 +3,7 @@
  * histogram (histogram.ts) so both cover exactly the same rows. Values are always parameters.
  */
 import { containmentOf } from '../../search/field-filters.js';
+import { queryPieces } from '../../search/granule-words.js';
 import type { EventFilter } from '../store.js';
 import { SEARCH_INDEX_TEXT } from './search-indexes.js';
 
@@ -41,16 +42,10 @@ const likeLiteral = (term: string) => term.replace(/[\\%_]/g, (c) => `\\${c}`);
 const jsonEscaped = (term: string) => JSON.stringify(term).slice(1, -1);
 
 /**
- * What a term asks of the trigram index (SEARCH_INDEX_TEXT ILIKE '%…%' each): the words of three
- * or more letters and digits that hold a digit (`7f3a9c` of `req-7f3a9c`), each alone, or, when
- * there is none, the whole term. Strings the JSON-escaped term contains, so each is implied by it
- * (the exact condition decides).
- *
- * Why: in one pg_trgm condition the index walks every trigram's list for each candidate of the
- * rarest one, so a common part (`req`, in every event) costs as much as reading its whole list in
- * each partition: 170 ms for a rare token over 10,000,000 events, 9 ms for its digit-bearing
- * word alone (docs/search.md). Identifiers, addresses and codes carry digits; vocabulary words
- * rarely do.
+ * What a term asks of SEARCH_INDEX_TEXT (ILIKE '%…%' each), the cheap test before the exact one:
+ * the words of three or more letters and digits that hold a digit (`7f3a9c` of `req-7f3a9c`),
+ * each alone, or, when there is none, the whole term. Strings the JSON-escaped term contains, so
+ * each is implied by it (the exact condition decides).
  */
 export function indexedParts(term: string): string[] {
   const escaped = jsonEscaped(term);
@@ -60,10 +55,9 @@ export function indexedParts(term: string): string[] {
 
 /**
  * Conditions on content: each search term must appear in event_search_text (migration 0008),
- * ignoring case; before that, the term's indexedParts in SEARCH_INDEX_TEXT, which the trigram
- * index serves and which is cheap to compute, so the exact text is computed only for rows that
- * may match. The payload must contain each field filter's value at its path (`@>`, served by the
- * jsonb_path_ops index). Empty without either.
+ * ignoring case; before that, the term's indexedParts in SEARCH_INDEX_TEXT, which is cheap to
+ * compute, so the exact text is computed only for rows that may match. The payload must contain
+ * each field filter's value at its path (`@>`). Empty without either.
  */
 export function contentConditions(filter: EventFilter, param: Param): string[] {
   const where: string[] = [];
@@ -77,4 +71,29 @@ export function contentConditions(filter: EventFilter, param: Param): string[] {
     where.push(`payload @> ${param(JSON.stringify(containmentOf(field)))}::jsonb`);
   }
   return where;
+}
+
+/**
+ * The FROM item a listing or histogram reads, named `events`, holding the rows that meet `where`
+ * (conditions on events' columns, as rangeConditions and contentConditions give them). With
+ * pieces to ask the search granules for (queryPieces), only the rows in the id ranges of the
+ * granules whose words hold every piece and whose event time overlaps the filter's (migration
+ * 0011) are read: the ranges are merged first (range_agg), so no row is read twice, and each is
+ * read through the partitions' id index (OFFSET 0 keeps the planner from reading the rows first
+ * and the granules after). A superset of the matching rows by construction (granule-words.ts):
+ * `where` decides. Without pieces, `events` filtered by `where`.
+ */
+export function contentSource(filter: EventFilter, param: Param, where: readonly string[]): string {
+  const pieces = queryPieces(filter.terms, filter.fields);
+  const rows = `SELECT * FROM events WHERE ${where.join(' AND ')}`;
+  if (pieces.length === 0) return `(${rows}) AS events`;
+  const granules = pieces.map((p) => `g.words ILIKE ${param(`%${likeLiteral(p)}%`)}`);
+  if (filter.since !== undefined) granules.push(`g.max_ts >= ${param(filter.since)}::timestamptz`);
+  if (filter.until !== undefined) granules.push(`g.min_ts < ${param(filter.until)}::timestamptz`);
+  return `(SELECT e.* FROM (
+      SELECT unnest(range_agg(int8range(g.first_id, g.last_id, '[]'))) AS ids
+      FROM event_granules g WHERE ${granules.join(' AND ')}) AS granules
+    CROSS JOIN LATERAL (
+      ${rows} AND events.id >= lower(granules.ids) AND events.id < upper(granules.ids) OFFSET 0
+    ) AS e) AS events`;
 }

@@ -3,7 +3,7 @@ import type { StoredEvent } from '../../log-event.js';
 import type { SqlDriver, SqlQueryable } from '../sql-driver.js';
 import type { EventQuery, InsertWatcher } from '../store.js';
 import { INSERTED_CHANNEL } from './apply-statements.js';
-import { contentConditions, parameters, rangeConditions } from './event-filters.js';
+import { contentConditions, contentSource, parameters, rangeConditions } from './event-filters.js';
 import { EVENT_COLUMNS, toStoredEvent, type EventRow } from './rows/event-row.js';
 import { cursorCondition, rowsToFill, SCAN_WINDOW, searchNewest } from './search.js';
 import { run, type Statement } from './statement.js';
@@ -65,9 +65,9 @@ export const LISTING_WINDOWS_MS: readonly number[] = [1, 4, 16, 64, 256].map((d)
  *
  * A search (terms or fields) scans each window's newest rows; a scan that filled neither the
  * page nor stopped short of its rows is read again as far as its matches' density says a page
- * needs (rowsToFill). Terms too rare for that go to the indexes: first over the last day (a
- * term found hundreds of times a day fills its page there, where over the whole range every one
- * of its matches would be rechecked), then over the whole range.
+ * needs (rowsToFill). Terms too rare for that go to the search granules (contentSource): first over the last
+ * day (a term found hundreds of times a day fills its page there, where over the whole range every
+ * one of its matches would be rechecked), then over the whole range.
  */
 export async function listEvents(
   db: SqlQueryable,
@@ -137,8 +137,7 @@ async function listPage(db: SqlQueryable, query: EventQuery): Promise<StoredEven
   // Qualified: unqualified, ORDER BY names the formatted output columns of EVENT_COLUMNS (text
   // and float8), which no index provides, so every read sorted the whole topic.
   const rows = await db.query<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events
-       WHERE ${where.join(' AND ')}
+    `SELECT ${EVENT_COLUMNS} FROM ${contentSource(query, param, where)}
        ORDER BY events."timestamp" ${direction}, events.id ${direction}
        LIMIT ${param(query.limit)} OFFSET ${param(query.offset)}`,
     params,

@@ -9,6 +9,7 @@ import { reading } from '../sql-errors.js';
 import type { ApplyResult, Inbox } from '../store.js';
 import { APPLY_CTES, APPLY_SUMMARY } from './apply-statements.js';
 import type { SqlApplier } from './apply.js';
+import { withWords } from '../../search/granule-words.js';
 import { asBytes } from './request-bytes.js';
 import { run, type Statement } from './statement.js';
 
@@ -44,7 +45,7 @@ export const APPLY_INBOX: Statement = {
 WITH claimed AS (
   DELETE FROM inbox
   WHERE id IN (SELECT id FROM inbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id, traceparent
+  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id, traceparent, words
 ),
 ${APPLY_CTES}${INBOX_SUMMARY}`,
 };
@@ -55,19 +56,20 @@ export const APPLY_INBOX_ONE: Statement = {
   text: `
 WITH claimed AS (
   DELETE FROM inbox WHERE id = $1::bigint
-  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id, traceparent
+  RETURNING id AS ord, events, ('inbox-' || id) COLLATE "C" AS message_id, traceparent, words
 ),
 ${APPLY_CTES}${INBOX_SUMMARY}`,
 };
 
 /**
- * $1: a JSON array of request bodies, as UTF-8 bytes; $2: their traceparents (null for none);
- * one row each, in order.
+ * $1: a JSON array of request bodies with their words (granule-words.ts withWords), as UTF-8
+ * bytes; $2: their traceparents (null for none); one row each, in order.
  */
 export const INBOX_APPEND: Statement = {
   name: 'agg_inbox_append',
-  text: `INSERT INTO inbox (events, event_count, traceparent)
-       SELECT b.value->'events', jsonb_array_length(b.value->'events'), ($2::text[])[b.ord]
+  text: `INSERT INTO inbox (events, event_count, traceparent, words)
+       SELECT b.value->'body'->'events', jsonb_array_length(b.value->'body'->'events'),
+              ($2::text[])[b.ord], b.value->'words'
        FROM jsonb_array_elements(convert_from($1::bytea, 'UTF8')::jsonb) WITH ORDINALITY AS b(value, ord)
        ORDER BY b.ord
        RETURNING id`,
@@ -115,7 +117,7 @@ export class SqlInbox implements Inbox {
     const parts: Buffer[] = [Buffer.from('[')];
     batches.forEach((b, i) => {
       if (i > 0) parts.push(Buffer.from(','));
-      parts.push(asBytes(b.body));
+      parts.push(withWords(asBytes(b.body)));
     });
     parts.push(Buffer.from(']'));
     const traceparents = batches.map((b) => b.traceparent ?? null);

@@ -86,6 +86,32 @@ export const FORGET_KEYS: Statement = {
        SELECT (SELECT count(*) FROM gone)::float8 AS n`,
 };
 
+/**
+ * $1 event time bound (exclusive), $2 most granules: deletes search granules (migration 0011)
+ * wholly before the bound none of whose id range is stored any more. A granule whose rows were
+ * kept (a topic retained longer, moved to the default partition with its ids) stays.
+ */
+export const FORGET_GRANULES: Statement = {
+  name: 'agg_forget_granules',
+  text: `WITH doomed AS (
+         SELECT g.ctid AS row FROM event_granules g
+         WHERE g.max_ts < $1
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id BETWEEN g.first_id AND g.last_id)
+         LIMIT $2
+       ),
+       gone AS (DELETE FROM event_granules g USING doomed d WHERE g.ctid = d.row RETURNING 1)
+       SELECT count(*)::float8 AS n FROM gone`,
+};
+
+export async function forgetGranules(
+  db: SqlQueryable,
+  before: Date,
+  limit: number,
+): Promise<number> {
+  const rows = await run<{ n: number }>(db, FORGET_GRANULES, [before, limit]);
+  return rows[0]?.n ?? 0;
+}
+
 export async function expireEvents(
   db: SqlQueryable,
   topic: string,

@@ -159,6 +159,10 @@ export class SqlStore implements Store {
     return retention.expireUnpartitioned(this.driver, before, limit, exceptTopics);
   }
 
+  forgetGranules(before: Date, limit: number): Promise<number> {
+    return retention.forgetGranules(this.driver, before, limit);
+  }
+
   forgetKeys(before: Date, limit: number, topics: KeyTopics = {}): Promise<number> {
     return retention.forgetKeys(this.driver, before, limit, topics);
   }
