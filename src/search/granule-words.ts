@@ -1,6 +1,7 @@
 /**
- * Search granules (docs/search.md): each apply stores, beside the events it inserted, one row of
- * `event_granules` holding the id range of those rows and the distinct words of their sources and
+ * Search granules (docs/search.md): for each run of up to GRANULE_EVENTS events of a message, the
+ * apply stores, beside the events it inserted, one row of `event_granules` holding the id range of
+ * those rows and the distinct words of their sources and
  * payloads; a trigram index over those words finds the granules a rare term can be in, and only
  * their rows are read. The words are gathered here, in the process that applies, because the
  * same work in SQL cost more than the index saved (docs/search.md).
