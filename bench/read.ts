@@ -7,8 +7,9 @@
  *    partitions are created for the span, it is loaded through the service (POST /publish, queue,
  *    workers) with generated log lines, and reused as it is when a later run finds it full
  *    (deterministic event ids: an interrupted load resumes, its repeats are duplicates).
- *    `--fresh-store` drops it first. It is `VACUUM ANALYZE`d before the reads (a PGlite directory
- *    opens in one process at a time: the service is stopped for it and started again).
+ *    `--fresh-store` drops it first. Its events and search granules are `VACUUM ANALYZE`d before
+ *    the reads, as autovacuum would have done by then (a PGlite directory opens in one process at
+ *    a time: the service is stopped for it and started again).
  * 2. Each query shape of GET /events and /events/histogram (docs/search.md), `--read-repeat` times
  *    with varying parameters, one request at a time: p50 and p99 in ms.
  * 3. Ingest with SEARCH_INDEX=on and =off: the same `--ingest-events` events into two fresh
@@ -381,7 +382,7 @@ export async function runRead(plan: ReadPlan): Promise<ReadResult> {
       await load(plan, deployment.url, from);
     }
     if (store.exclusive) await deployment.stop();
-    await withSql(store, (db) => db.exec('VACUUM ANALYZE events'));
+    await withSql(store, (db) => db.exec('VACUUM ANALYZE events, event_granules'));
     if (store.exclusive) deployment = await start(plan, env);
     shapesMeasured = [];
     for (const shape of shapes(plan.stored)) {

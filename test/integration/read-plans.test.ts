@@ -12,6 +12,7 @@
  * PostgreSQL only: PGlite plans the same SQL, but it is the embedded store for small volumes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GRANULE_EVENTS } from '../../src/search/granule-words.js';
 import { migrated } from '../../src/store/migrate.js';
 import { PgDriver } from '../../src/store/postgres/pg-driver.js';
 import { listEvents } from '../../src/store/sql/events.js';
@@ -192,9 +193,9 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
          FROM generate_series(1, $2::int) AS g`,
         [START, ROWS],
       );
-      // Search granules of 20 events: as many granules (7,500) as a store of 7,500,000 events
-      // applied 1,000 at a time has, so the planner weighs them as it would there.
-      await driver.query('SELECT build_event_granules(20)');
+      // Search granules of GRANULE_EVENTS events, as the apply writes them: their words are as
+      // long as a store's (several kB each), which is what decides how the planner weighs them.
+      await driver.query('SELECT build_event_granules($1)', [GRANULE_EVENTS]);
       await applySearchIndexSetting(driver, true);
       await driver.exec('ANALYZE events');
       await driver.exec('ANALYZE event_granules');
