@@ -296,6 +296,11 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
       });
     }
 
+    it('the service plans without JIT compilation (a search is costed past jit_above_cost)', async () => {
+      const [row] = await driver.query<{ jit: string }>("SELECT current_setting('jit') AS jit");
+      expect(row?.jit).toBe('off');
+    });
+
     it("the rare token is found through the granules' trigram index, then the id index", async () => {
       const { db, plans } = explaining(driver);
       const rows = await listEvents(db, SEARCHES['a rare token (1 match)'] as EventQuery, NOW);
