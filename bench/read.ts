@@ -280,6 +280,12 @@ function shapes(stored: number): Shape[] {
       path: (n) =>
         `/events/histogram?topic=${topic(n)}&interval=1h&since=${iso(day(n))}&until=${iso(new Date(day(n).getTime() + 86_400_000))}`,
     },
+    {
+      // What the explorer asks with every search: the counts of a word over a day, every topic.
+      name: 'histogram of a word (1 in 8 events), a day, all topics',
+      path: (n) =>
+        `/events/histogram?q=${WORDS[n % WORDS.length] as string}&interval=1h&since=${iso(day(n))}&until=${iso(new Date(day(n).getTime() + 86_400_000))}`,
+    },
   ];
 }
 

@@ -18,7 +18,7 @@ import { PgDriver } from '../../src/store/postgres/pg-driver.js';
 import { listEvents } from '../../src/store/sql/events.js';
 import { histogram } from '../../src/store/sql/histogram.js';
 import { createPartitions, DEFAULT_PARTITION } from '../../src/store/sql/partitions.js';
-import { applySearchIndexSetting } from '../../src/store/sql/search-indexes.js';
+import { applySearchIndexSetting, GRANULE_INDEX } from '../../src/store/sql/search-indexes.js';
 import type { SqlDriver, SqlQueryable } from '../../src/store/sql-driver.js';
 import type { EventQuery, HistogramQuery } from '../../src/store/store.js';
 import { needsPostgres } from '../helpers/environment.js';
@@ -38,6 +38,7 @@ const NOW = Date.parse('2026-01-02T18:00:00Z');
 interface PlanNode {
   'Node Type': string;
   'Index Name'?: string;
+  'Index Cond'?: string;
   'Relation Name'?: string;
   Plans?: PlanNode[];
 }
@@ -308,6 +309,22 @@ describe.skipIf(postgres === undefined || postgres.skip !== undefined)(
       const used = plans.flatMap(nodes).map((n) => n['Index Name']);
       expect(used).toContain('event_granules_words_idx');
       expect(used).toContain('events_id_idx');
+    });
+
+    it('a common word in a day: the granules index is asked for the words and the day together', async () => {
+      const { db, plans } = explaining(driver);
+      // In every event's message: every granule holds it, only the day's are read.
+      const query: HistogramQuery = {
+        since: '2026-01-01T12:00:00Z',
+        until: '2026-01-02T12:00:00Z',
+        interval: '1h',
+        terms: ['handled'],
+      };
+      const buckets = await histogram(db, query);
+      expect(buckets.reduce((n, b) => n + b.count, 0)).toBe(86_400);
+      const scans = plans.flatMap(nodes).filter((n) => n['Index Name'] === GRANULE_INDEX);
+      expect(scans).toHaveLength(1);
+      expect(scans[0]?.['Index Cond']).toMatch(/words ~~\* .*max_ts >= .*min_ts </);
     });
 
     for (const [shape, query] of Object.entries(HISTOGRAMS)) {

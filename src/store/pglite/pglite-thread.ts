@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 
 export interface ThreadRequest {
@@ -29,8 +30,8 @@ if (port === null) throw new Error('pglite-thread must run as a worker thread');
 
 try {
   const db = await PGlite.create((workerData as { dataDir: string }).dataDir, {
-    // Search (migration 0008) uses trigram indexes.
-    extensions: { pg_trgm },
+    // Search: a trigram index (pg_trgm) over the granules' words and times (btree_gin, 0012).
+    extensions: { btree_gin, pg_trgm },
   });
   // Event timestamps without an offset are UTC (one connection, so the session setting holds).
   await db.exec("SET TIME ZONE 'UTC'");

@@ -17,11 +17,15 @@ export const SEARCH_INDEX_TEXT = `(source || E'\n' || jsonb_path_query_array(pay
 /** Arbitrary constant naming this lock, so two processes starting together do not race. */
 const SEARCH_INDEX_LOCK_KEY = 7_212_016;
 
-/** The trigram index over the search granules' words (migration 0011, granule-words.ts). */
+/**
+ * The index over the search granules (migration 0011, granule-words.ts): the trigrams of their
+ * words, and their max_ts and min_ts (btree_gin, migration 0012), so a search bounded in time
+ * asks it for the granules of its range holding the words in one scan.
+ */
 export const GRANULE_INDEX = 'event_granules_words_idx';
 
 /**
- * Creates the trigram index over the search granules' words (`on`) or drops it (`off`). The
+ * Creates the index over the search granules' words and times (`on`) or drops it (`off`). The
  * granules themselves are written either way (they cost little, and switching on needs no
  * rebuild of them); without the index, a query reads every granule of its time range instead.
  * Creating it reads the granules once (about 36 bytes of words per event), holding their writes
@@ -38,7 +42,7 @@ export async function applySearchIndexSetting(driver: SqlDriver, on: boolean): P
     await tx.query(
       on
         ? `CREATE INDEX IF NOT EXISTS ${GRANULE_INDEX} ON event_granules
-             USING gin (words gin_trgm_ops)`
+             USING gin (words gin_trgm_ops, max_ts, min_ts)`
         : `DROP INDEX IF EXISTS ${GRANULE_INDEX}`,
     );
   });
