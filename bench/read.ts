@@ -408,7 +408,7 @@ export async function runRead(plan: ReadPlan): Promise<ReadResult> {
     await deployment.stop();
   }
   // On, off, off, on: a drift of the machine's speed over the four runs weighs on both settings
-  // alike (one run each, on first, favoured off by up to a third).
+  // alike.
   log(`[read] ingest of ${plan.ingestEvents} events, SEARCH_INDEX=${INGEST_ORDER.join(', ')}…`);
   const runs: Record<'on' | 'off', number[]> = { on: [], off: [] };
   for (const setting of INGEST_ORDER) runs[setting].push(await ingestRate(plan, setting));

@@ -3,8 +3,7 @@
  * one connection, so statements and transactions run one at a time; PGlite queues them itself.
  */
 import { PGlite } from '@electric-sql/pglite';
-import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { PGLITE_EXTENSIONS } from './pglite-extensions.js';
 import type { Notifications, SqlDriver, SqlQueryable } from '../sql-driver.js';
 import { mapSqlError } from '../sql-errors.js';
 
@@ -13,7 +12,7 @@ export class PgliteDriver implements SqlDriver {
 
   /** Opens (creating on first use) the database in `dataDir`; `memory://` keeps it in memory. */
   static async open(dataDir: string): Promise<PgliteDriver> {
-    const db = await PGlite.create(dataDir, { extensions: { btree_gin, pg_trgm } });
+    const db = await PGlite.create(dataDir, { extensions: PGLITE_EXTENSIONS });
     // Event timestamps without an offset are UTC (one connection, so the session setting holds).
     await db.exec("SET TIME ZONE 'UTC'");
     return new PgliteDriver(db);

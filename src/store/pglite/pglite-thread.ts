@@ -5,8 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
-import { btree_gin } from '@electric-sql/pglite/contrib/btree_gin';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { PGLITE_EXTENSIONS } from './pglite-extensions.js';
 
 export interface ThreadRequest {
   readonly id: number;
@@ -30,8 +29,7 @@ if (port === null) throw new Error('pglite-thread must run as a worker thread');
 
 try {
   const db = await PGlite.create((workerData as { dataDir: string }).dataDir, {
-    // Search: a trigram index (pg_trgm) over the granules' words and times (btree_gin, 0012).
-    extensions: { btree_gin, pg_trgm },
+    extensions: PGLITE_EXTENSIONS,
   });
   // Event timestamps without an offset are UTC (one connection, so the session setting holds).
   await db.exec("SET TIME ZONE 'UTC'");
