@@ -7,11 +7,14 @@
  * same work in SQL cost more than the index saved (docs/search.md).
  *
  * What makes a granule never miss a row: every piece a query asks of the granules (queryPieces)
- * lies inside one word of the granule of each matching row. Words are split at ASCII white space
- * only (GRANULE_SPACE), and a term's pieces are split at the same characters, while the terms
- * themselves never hold white space of any kind but the spaces of a phrase (search-terms.ts).
- * Migration 0011 gathers the same words in SQL for rows stored before (build_event_granules) and
- * for queue messages queued without them (event_granule_words_of).
+ * lies inside one word of the granule of each matching row. Words and pieces are both the runs of
+ * letters, marks and digits (WORD_BREAK splits at everything else), so a run of a term that
+ * appears in an event's text lies inside a run of that text; a piece has three letters or digits
+ * in a row, so only words of three characters or more can hold one, and shorter ones are left
+ * out. The trigram index sees no more than that anyway: pg_trgm makes trigrams of the runs of
+ * letters and digits alone. Migration 0011 gathers words in SQL for rows stored before
+ * (build_event_granules) and for queue messages queued without them (event_granule_words_of),
+ * split at white space only: longer words, which hold the same pieces.
  */
 import type { FieldFilter } from './field-filters.js';
 
@@ -22,22 +25,33 @@ import type { FieldFilter } from './field-filters.js';
  */
 export const GRANULE_EVENTS = 128;
 
-/** Where words are split: the ASCII white space characters, as `[ \t\n\r\f\v]` in SQL. */
-export const GRANULE_SPACE = /[ \t\n\r\f\v]+/;
+/**
+ * Where words and pieces are split: at every character that is not a letter, a mark or a digit
+ * (`req-7f3a9c` gives `req` and `7f3a9c`, `/api/v1/cart` gives `api`, `v1` and `cart`).
+ */
+export const WORD_BREAK = /[^\p{L}\p{M}\p{N}]+/u;
 
 /** Characters a piece needs in a row for the trigram index to narrow anything (pg_trgm). */
 const INDEXABLE = /[\p{L}\p{N}]{3}/u;
 
+/** What a word needs to hold a piece: three characters (code points, as INDEXABLE counts). */
+const SHORTEST_WORD = /^[\s\S]{3}/u;
+
+/** Adds the words of a text to `words`: its runs between WORD_BREAK of three characters or more. */
+function addWords(text: string, words: Set<string>): void {
+  for (const word of text.split(WORD_BREAK)) if (SHORTEST_WORD.test(word)) words.add(word);
+}
+
 /**
- * Adds to `words` the words of a JSON value: of every string at any depth, split at
- * GRANULE_SPACE, and every number as JSON writes it (`500`, `1.5`). Keys, booleans and null
- * are not words.
+ * Adds to `words` the words of a JSON value: of every string at any depth and of every number as
+ * JSON writes it (`500`; `1.5` holds none), each a run of letters, marks and digits between
+ * WORD_BREAK of three characters or more. Keys, booleans and null are not words.
  */
 export function collectWords(value: unknown, words: Set<string>): void {
   if (typeof value === 'string') {
-    for (const word of value.split(GRANULE_SPACE)) if (word !== '') words.add(word);
+    addWords(value, words);
   } else if (typeof value === 'number') {
-    words.add(JSON.stringify(value));
+    addWords(JSON.stringify(value), words);
   } else if (Array.isArray(value)) {
     for (const item of value) collectWords(item, words);
   } else if (value !== null && typeof value === 'object') {
@@ -83,12 +97,13 @@ export function withWords(body: string | Buffer): Buffer {
 }
 
 /**
- * What a query asks of the granules' words, each to appear (ILIKE '%piece%'): every term's parts
- * between white space (a phrase gives its words); a string field value's parts the same way; an
- * integer field value (safe in a double) in its digits, which appear in the word of the stored
- * number however it was written (`500`, `500.0`). Only pieces with three letters or digits in a
- * row, the least the trigram index narrows by; none when nothing qualifies (then every granule
- * may hold a match and the rows are read without them).
+ * What a query asks of the granules' words, each to appear (ILIKE '%piece%'): every term's runs
+ * between WORD_BREAK (`req-7f3a9c` asks for `req` and `7f3a9c`; a phrase gives its words); a
+ * string field value's runs the same way; an integer field value (safe in a double) in its
+ * digits, which appear in the word of the stored number however it was written (`500`,
+ * `500.0`). Only pieces with three letters or digits in a row, the least the trigram index
+ * narrows by; none when nothing qualifies (then every granule may hold a match and the rows are
+ * read without them).
  */
 export function queryPieces(
   terms: readonly string[] | undefined,
@@ -96,7 +111,7 @@ export function queryPieces(
 ): string[] {
   const pieces = new Set<string>();
   const add = (text: string) => {
-    for (const piece of text.split(GRANULE_SPACE)) if (INDEXABLE.test(piece)) pieces.add(piece);
+    for (const piece of text.split(WORD_BREAK)) if (INDEXABLE.test(piece)) pieces.add(piece);
   };
   for (const term of terms ?? []) add(term);
   for (const field of fields ?? []) {

@@ -20,18 +20,20 @@ const words = (value: unknown) => {
 };
 
 describe('granule words', () => {
-  it('are the strings at any depth split at ASCII white space, and the numbers; not keys, booleans or null', () => {
+  it('are the runs of letters, marks and digits of three or more in strings at any depth and numbers; not keys, booleans or null', () => {
     expect(
       words({
         msg: 'GET /api/v1/cart\tin  35ms\n',
-        nested: [{ deep: 'req-7f3a9c' }, 500, 1.5, true, null],
-        'key-not-a-word': 'x',
+        nested: [{ deep: 'req-7f3a9c' }, 500, -1234.5, 1.5, true, null],
+        'key-not-a-word': 'xyz',
       }),
-    ).toEqual(['GET', '/api/v1/cart', 'in', '35ms', 'req-7f3a9c', '500', '1.5', 'x']);
+    ).toEqual(['GET', 'api', 'cart', '35ms', 'req', '7f3a9c', '500', '1234', 'xyz']);
   });
 
-  it('keep non-ASCII white space inside a word, as a query word keeps it', () => {
-    expect(words('a\u00a0b c')).toEqual(['a\u00a0b', 'c']);
+  it('split at any character that is not a letter, a mark or a digit, and count characters as code points', () => {
+    expect(words('ab\u00a0cde_fgh.ij\u200dklm')).toEqual(['cde', 'fgh', 'klm']);
+    // Marks stay in their word (Devanagari vowel signs), astral letters count once each.
+    expect(words('नमस्ते 𝒜𝒞 𝒜𝒞𝒟')).toEqual(['नमस्ते', '𝒜𝒞𝒟']);
   });
 
   it('of a body: each event source and payload, each word once', () => {
@@ -41,30 +43,30 @@ describe('granule words', () => {
         { topic: 't', event_id: '2', source: 'host-1', payload: { msg: 'slow' } },
       ],
     });
-    expect(bodyWords(body)).toEqual(['host-1\nok\nslow']);
+    expect(bodyWords(body)).toEqual(['host\nslow']);
     expect(bodyWords(Buffer.from(body))).toEqual(bodyWords(body));
   });
 
   it('of a body: one text per GRANULE_EVENTS events, in order', () => {
     const events = Array.from({ length: GRANULE_EVENTS * 2 + 1 }, (_, i) => ({
-      source: 's',
-      payload: { i },
+      source: 'src',
+      payload: { i: 1000 + i },
     }));
     const chunks = bodyWords(JSON.stringify({ events }));
     expect(chunks).toHaveLength(3);
     expect(chunks[0]?.split('\n')).toEqual([
-      's',
+      'src',
       ...events.slice(0, GRANULE_EVENTS).map((e) => `${e.payload.i}`),
     ]);
-    expect(chunks[2]).toBe(`s\n${GRANULE_EVENTS * 2}`);
+    expect(chunks[2]).toBe(`src\n${1000 + GRANULE_EVENTS * 2}`);
     expect(bodyWords('{"events":[]}')).toEqual([]);
   });
 
   it('ride with the body, which is spliced in unchanged', () => {
-    const body = '{"events":[{"source":"s","payload":{"q":"a \\"quoted\\" word"}}]}';
+    const body = '{"events":[{"source":"src","payload":{"q":"a \\"quoted\\" word"}}]}';
     const wrapped = JSON.parse(withWords(body).toString()) as { words: string[]; body: unknown };
     expect(wrapped.body).toEqual(JSON.parse(body));
-    expect(wrapped.words).toEqual(['s\na\n"quoted"\nword']);
+    expect(wrapped.words).toEqual(['src\nquoted\nword']);
   });
 
   it('a body that is not JSON is a SyntaxError', () => {
@@ -73,16 +75,16 @@ describe('granule words', () => {
 });
 
 describe('query pieces', () => {
-  it('are the parts of terms and phrases between white space with three letters or digits in a row', () => {
+  it('are the runs of letters, marks and digits of terms and phrases with three letters or digits in a row', () => {
     expect(
       queryPieces(['req-7f3a9c', 'connection refused by db-77', 'ok', '10.0.3.7', 'v1.2.345'], []),
-    ).toEqual(['req-7f3a9c', 'connection', 'refused', 'v1.2.345']);
+    ).toEqual(['req', '7f3a9c', 'connection', 'refused', '345']);
   });
 
   it('of fields: string values split the same way, safe integers in their digits, nothing else', () => {
     const fields: FieldFilter[] = [
       { path: ['user'], value: 'user 4242' },
-      { path: ['n'], value: 7777777 },
+      { path: ['n'], value: -7777777 },
       { path: ['big'], value: 2 ** 60 },
       { path: ['f'], value: 1.25 },
       { path: ['b'], value: true },
