@@ -63,6 +63,7 @@ const { values } = parseArgs({
     stored: { type: 'string', default: '10000000' },
     'read-repeat': { type: 'string', default: '200' },
     'ingest-events': { type: 'string', default: '200000' },
+    'ingest-rounds': { type: 'string', default: '2' },
     'fresh-store': { type: 'boolean', default: false },
     // Growth benchmark (bench/growth.ts).
     growth: { type: 'boolean', default: false },
@@ -100,11 +101,16 @@ if (values.growth) {
 
 if (values.read) {
   const { readReport, runRead } = await import('./read.js');
+  const ingestRounds = Number(values['ingest-rounds']);
+  if (!Number.isInteger(ingestRounds) || ingestRounds < 1) {
+    throw new Error('--ingest-rounds must be a whole number ≥ 1');
+  }
   const result = await runRead({
     backend: values.backends.split(',')[0] as Backend,
     stored: Number(values.stored),
     repeat: Number(values['read-repeat']),
     ingestEvents: Number(values['ingest-events']),
+    ingestRounds,
     freshStore: values['fresh-store'],
     urls: { databaseUrl: values['database-url'], redisUrl: values['redis-url'] },
     nodeArgs,
