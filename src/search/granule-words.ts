@@ -29,7 +29,7 @@ export const GRANULE_EVENTS = 128;
  * Where words and pieces are split: at every character that is not a letter, a mark or a digit
  * (`req-7f3a9c` gives `req` and `7f3a9c`, `/api/v1/cart` gives `api`, `v1` and `cart`).
  */
-export const WORD_BREAK = /[^\p{L}\p{M}\p{N}]+/u;
+const WORD_BREAK = /[^\p{L}\p{M}\p{N}]+/u;
 
 /** Characters a piece needs in a row for the trigram index to narrow anything (pg_trgm). */
 const INDEXABLE = /[\p{L}\p{N}]{3}/u;
